@@ -1,0 +1,42 @@
+"""sklearn-imgcls: image classification as ordinary scikit-learn estimators.
+
+Public names are imported lazily, so ``import sklearn_imgcls`` stays cheap
+(torch is imported only when an estimator or registry helper is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("sklearn-imgcls")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+_LAZY = {
+    "CNNClassifier": "sklearn_imgcls.cnn",
+    "build_augmentation": "sklearn_imgcls.catalog",
+    "build_backbone": "sklearn_imgcls.catalog",
+    "build_loss": "sklearn_imgcls.catalog",
+    "build_sampler": "sklearn_imgcls.catalog",
+    "list_augmentations": "sklearn_imgcls.catalog",
+    "list_backbones": "sklearn_imgcls.catalog",
+    "list_losses": "sklearn_imgcls.catalog",
+    "list_plugins": "sklearn_imgcls.catalog",
+    "list_samplers": "sklearn_imgcls.catalog",
+    "get_registry": "sklearn_imgcls.registry",
+    "hookimpl": "sklearn_imgcls.hookspecs",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sklearn_imgcls' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,254 @@
+"""The estimator base shared by every classifier: input checks, labels, skorch net.
+
+:class:`BaseImageClassifier` does everything that is not specific to how the
+network is made: it validates parameters in ``fit``, turns the input into
+images (:mod:`sklearn_imgcls.data`), encodes labels, builds the loss,
+augmentations and sampler from the registry, trains a skorch
+``NeuralNetClassifier`` kept as ``net_``, and predicts with a lean
+inference loop. Subclasses implement :meth:`BaseImageClassifier._build_backbone`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from . import params as P
+from .data import ImageData, as_image_data
+from .iterators import BatchIterator
+from .network import ImageNetwork
+from .registry import ComponentChain, get_registry
+
+__all__ = ["BaseImageClassifier"]
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits, dim=-1)
+
+
+#: images used to estimate the per-channel mean and std of file inputs
+_STATS_SAMPLE = 512
+
+
+class BaseImageClassifier(ClassifierMixin, BaseEstimator):
+    """Shared machinery of the image classifiers; not used directly.
+
+    Subclasses define ``__init__`` (storing their parameters, which must
+    include every attribute read here) and ``_build_backbone``.
+    """
+
+    # -- to be provided by subclasses -----------------------------------
+    def _build_backbone(self, image_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _validate_extra_params(self) -> None:
+        """Validate subclass-specific parameters (called first in ``fit``)."""
+
+    # -- fit -------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> "BaseImageClassifier":
+        """Train the network on images ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like, sequence of file paths or of PIL images
+            Images in any layout :mod:`sklearn_imgcls.data` accepts.
+        y : array-like of shape (n_samples,)
+            Class labels: integers or strings.
+
+        Returns
+        -------
+        self
+        """
+        settings = self._validate_params()
+        data = as_image_data(X, self.image_shape)
+        y_encoded = self._encode_labels(y, len(data))
+        self.image_shape_ = data.image_shape
+        self.n_features_in_ = int(np.prod(data.image_shape))
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = self._build_network(data)
+            criterion = get_registry().build(
+                "loss", self.loss, class_weight=self._class_weight_tensor(y_encoded), **settings["loss_params"]
+            )
+            self.net_ = self._make_net(module, criterion, settings, seed, y_encoded)
+            self.net_.fit(data.dataset(torch.as_tensor(y_encoded)), y_encoded)
+        self.history_ = self.net_.history
+        return self
+
+    def _validate_params(self) -> dict[str, Any]:
+        self._validate_extra_params()
+        registry = get_registry()
+        registry.get("loss", self.loss)
+        settings = {
+            "optimizer": P.check_optimizer(self.optimizer),
+            "lr": P.check_positive_float("lr", self.lr),
+            "batch_size": P.check_int("batch_size", self.batch_size),
+            "max_epochs": P.check_int("max_epochs", self.max_epochs),
+            "validation_fraction": P.check_fraction("validation_fraction", self.validation_fraction),
+            "early_stopping": P.check_int("early_stopping", self.early_stopping, allow_none=True),
+            "device": P.check_device(self.device),
+            "verbose": P.check_int("verbose", self.verbose, minimum=0),
+            "scoring": P.check_scoring(self.scoring),
+            "loss_params": P.check_dict("loss_params", self.loss_params),
+            "optimizer_params": P.check_dict("optimizer_params", self.optimizer_params),
+            "augment": ComponentChain("augmentation", P.check_augment(self.augment)).build(),
+            "sampler": None,
+        }
+        if self.sampler is not None:
+            if not isinstance(self.sampler, str):
+                raise TypeError(f"sampler must be None or a sampler name, got {self.sampler!r}.")
+            settings["sampler"] = ComponentChain("sampler", [(self.sampler, {})]).build()
+        if settings["early_stopping"] and not settings["validation_fraction"]:
+            raise ValueError(
+                "early_stopping needs a validation split to watch: set validation_fraction "
+                "(e.g. 0.1) or early_stopping=None."
+            )
+        if settings["scoring"] and not settings["validation_fraction"]:
+            raise ValueError(
+                "scoring is tracked on the validation split: set validation_fraction (e.g. 0.1) "
+                "or scoring=None."
+            )
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}.")
+        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be None or a list of skorch callbacks, got {self.callbacks!r}.")
+        return settings
+
+    def _encode_labels(self, y: Any, n_images: int) -> np.ndarray:
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        y = column_or_1d(np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy(), warn=True)
+        if len(y) != n_images:
+            raise ValueError(f"X holds {n_images} images but y has {len(y)} labels; they must match.")
+        check_classification_targets(y)
+        encoder = LabelEncoder()
+        encoded = encoder.fit_transform(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y has only one class ({self.classes_[0]!r}); a classifier needs samples of at "
+                f"least 2 classes."
+            )
+        return encoded.astype(np.int64)
+
+    def _class_weight_tensor(self, y_encoded: np.ndarray) -> torch.Tensor | None:
+        if self.class_weight is None:
+            return None
+        if self.class_weight == "balanced":
+            weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)), y=y_encoded)
+        else:
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight names classes that are not in y: {sorted(map(repr, unknown))}. "
+                    f"Classes in y: {self.classes_.tolist()}."
+                )
+            weights = [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
+        return torch.as_tensor(weights, dtype=torch.float32)
+
+    def _build_network(self, data: ImageData) -> ImageNetwork:
+        backbone = self._build_backbone(data.image_shape, len(self.classes_))
+        mean, std = self._input_statistics(data)
+        return ImageNetwork(backbone, mean, std)
+
+    def _input_statistics(self, data: ImageData) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std of the training images (in [0, 1] units for uint8)."""
+        channels = data.image_shape[0]
+        if not self.normalize:
+            return torch.zeros(channels), torch.ones(channels)
+        if data.in_memory and data.tensor.dtype != torch.uint8:
+            images = data.tensor
+        else:
+            images = data.sample(_STATS_SAMPLE if not data.in_memory else len(data))
+        flat = images.transpose(0, 1).reshape(channels, -1).double()
+        mean, std = flat.mean(dim=1), flat.std(dim=1, correction=0)
+        return mean.float(), torch.where(std > 1e-12, std, torch.ones_like(std)).float()
+
+    def _make_net(self, module, criterion, settings, seed, y_encoded) -> NeuralNetClassifier:
+        callbacks = list(self.callbacks or [])
+        for name in settings["scoring"]:
+            callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
+        if settings["early_stopping"]:
+            callbacks.append(("early_stopping", EarlyStopping(patience=settings["early_stopping"], load_best=True)))
+        if settings["verbose"] >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        train_split = None
+        if settings["validation_fraction"]:
+            counts = np.bincount(y_encoded)
+            train_split = ValidSplit(
+                settings["validation_fraction"], stratified=bool(counts.min() >= 2), random_state=seed
+            )
+        generator = torch.Generator().manual_seed(seed)
+        optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
+        return NeuralNetClassifier(
+            module=module,
+            criterion=criterion,
+            optimizer=settings["optimizer"],
+            lr=settings["lr"],
+            batch_size=settings["batch_size"],
+            max_epochs=settings["max_epochs"],
+            train_split=train_split,
+            callbacks=callbacks or None,
+            device=settings["device"],
+            classes=list(range(len(self.classes_))),
+            predict_nonlinearity=_softmax,
+            iterator_train=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_train__generator=generator,
+            iterator_train__augment=settings["augment"] if settings["augment"].items else None,
+            iterator_train__sampler=settings["sampler"],
+            iterator_valid=BatchIterator,
+            verbose=settings["verbose"],
+            **optimizer_params,
+        )
+
+    # -- predict ---------------------------------------------------------
+    def _images(self, X: Any) -> ImageData:
+        check_is_fitted(self)
+        return as_image_data(X, fitted_shape=self.image_shape_, estimator_name=type(self).__name__)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Return class probabilities, one column per entry of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like, sequence of file paths or of PIL images
+            Images of the layout and shape seen in ``fit``.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+        """
+        data = self._images(X)
+        module = self.net_.module_
+        device = torch.device(self.net_.device)
+        module.eval()
+        probabilities = np.empty((len(data), len(self.classes_)), dtype=np.float32)
+        start = 0
+        with torch.inference_mode():
+            for batch in data.batches(self.batch_size):
+                logits = module(batch.to(device, non_blocking=True))
+                probabilities[start : start + len(batch)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+                start += len(batch)
+        return probabilities.astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return the predicted class label of each image (labels as given to ``fit``)."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,142 @@
+"""Small convolutional networks trained from scratch (built-in plugin).
+
+``simple_cnn`` follows the classic recipe: convolution → ReLU → max-pool
+blocks, then fully connected layers. ``bn_cnn`` adds BatchNorm, two
+convolutions per block and global average pooling. Both adapt to any input
+size: a pooling step is skipped along a dimension that has shrunk to 1.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from ..hookspecs import hookimpl
+from ..specs import BackboneSpec
+
+
+def _pool_kernel(height: int, width: int) -> tuple[int, int]:
+    return (2 if height >= 2 else 1, 2 if width >= 2 else 1)
+
+
+class SimpleCNN(nn.Module):
+    """Convolution → ReLU → max-pool blocks followed by two dense layers.
+
+    Parameters
+    ----------
+    in_channels, num_classes : int
+        Input channels and output logits.
+    image_size : tuple of int
+        ``(H, W)`` of the inputs, used to size the first dense layer.
+    channels : sequence of int
+        Output channels of each convolution block.
+    hidden : int
+        Units of the hidden dense layer.
+    dropout : float
+        Dropout before the output layer.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: tuple[int, int],
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 128,
+        dropout: float = 0.25,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        height, width = image_size
+        previous = in_channels
+        for width_out in channels:
+            kernel = _pool_kernel(height, width)
+            layers += [
+                nn.Conv2d(previous, width_out, kernel_size=3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel),
+            ]
+            height, width = height // kernel[0], width // kernel[1]
+            previous = width_out
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(previous * height * width, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x):  # noqa: D102 - nn.Module API
+        return self.classifier(self.features(x))
+
+
+class BatchNormCNN(nn.Module):
+    """VGG-style blocks (two conv-BN-ReLU, then max-pool) with global pooling.
+
+    Parameters
+    ----------
+    in_channels, num_classes : int
+        Input channels and output logits.
+    image_size : tuple of int
+        ``(H, W)`` of the inputs; decides where pooling is possible.
+    channels : sequence of int
+        Output channels of each block.
+    dropout : float
+        Dropout before the output layer.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: tuple[int, int],
+        channels: Sequence[int] = (32, 64, 128),
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        height, width = image_size
+        previous = in_channels
+        for width_out in channels:
+            for _ in range(2):
+                layers += [
+                    nn.Conv2d(previous, width_out, kernel_size=3, padding=1, bias=False),
+                    nn.BatchNorm2d(width_out),
+                    nn.ReLU(inplace=True),
+                ]
+                previous = width_out
+            kernel = _pool_kernel(height, width)
+            if kernel != (1, 1):
+                layers.append(nn.MaxPool2d(kernel))
+            height, width = height // kernel[0], width // kernel[1]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(previous, num_classes),
+        )
+
+    def forward(self, x):  # noqa: D102 - nn.Module API
+        return self.classifier(self.features(x))
+
+
+@hookimpl
+def register_backbones() -> list[BackboneSpec]:
+    """Register ``simple_cnn`` and ``bn_cnn``."""
+    return [
+        BackboneSpec(
+            name="simple_cnn",
+            build=SimpleCNN,
+            description="2x (conv-ReLU-maxpool) + 2 dense layers; fast, the classic baseline",
+            tags=("scratch", "small"),
+        ),
+        BackboneSpec(
+            name="bn_cnn",
+            build=BatchNormCNN,
+            description="3 VGG-style blocks with BatchNorm and global average pooling",
+            tags=("scratch", "small"),
+        ),
+    ]

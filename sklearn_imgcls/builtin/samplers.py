@@ -1,0 +1,53 @@
+"""Built-in training-set samplers (plugin): class-balanced over/undersampling.
+
+A sampler is called once per epoch with the encoded training labels and
+returns, in random order, the indices that epoch visits.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..hookspecs import hookimpl
+from ..specs import SamplerSpec
+
+Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _balanced(per_class: Callable[[torch.Tensor], int], replacement: bool) -> Sample:
+    def sample(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        classes, counts = torch.unique(y, return_counts=True)
+        target = per_class(counts)
+        chosen = []
+        for cls, count in zip(classes.tolist(), counts.tolist()):
+            members = torch.nonzero(y == cls).flatten()
+            if replacement:
+                pick = torch.randint(0, count, (target,), generator=generator)
+            else:
+                pick = torch.randperm(count, generator=generator)[:target]
+            chosen.append(members[pick])
+        indices = torch.cat(chosen)
+        return indices[torch.randperm(len(indices), generator=generator)]
+
+    return sample
+
+
+def oversample() -> Sample:
+    """Draw every class, with replacement, as often as the largest class."""
+    return _balanced(lambda counts: int(counts.max()), replacement=True)
+
+
+def undersample() -> Sample:
+    """Keep, per epoch, a random subset of every class the size of the smallest."""
+    return _balanced(lambda counts: int(counts.min()), replacement=False)
+
+
+@hookimpl
+def register_samplers() -> list[SamplerSpec]:
+    """Register ``oversample`` and ``undersample``."""
+    return [
+        SamplerSpec("oversample", oversample, "class-balanced epochs, minority classes repeated"),
+        SamplerSpec("undersample", undersample, "class-balanced epochs, majority classes cut"),
+    ]

@@ -1,0 +1,152 @@
+"""CNNClassifier: a convolutional network trained from scratch, as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from .base import BaseImageClassifier
+from .params import check_dict
+from .registry import get_registry
+
+__all__ = ["CNNClassifier"]
+
+
+class CNNClassifier(BaseImageClassifier):
+    """Image classifier trained from scratch with a registry backbone.
+
+    Training runs on skorch (``net_``); the estimator follows the
+    scikit-learn contract, so it works in pipelines, grid searches,
+    cross-validation and pickles.
+
+    Parameters
+    ----------
+    backbone : str, default="simple_cnn"
+        Registry name of the architecture; see
+        :func:`sklearn_imgcls.list_backbones`.
+    backbone_params : dict or None, default=None
+        Extra keyword arguments for the backbone's builder.
+    image_shape : tuple of int or None, default=None
+        ``(C, H, W)`` (or ``(H, W)``) of the images flattened in each row of a
+        2-D ``X``, also the size file inputs are resized to. ``None`` infers it.
+    loss : str, default="cross_entropy"
+        Registry name of the training loss.
+    loss_params : dict or None, default=None
+        Extra keyword arguments for the loss builder.
+    class_weight : None, "balanced" or dict, default=None
+        Per-class loss weights (dict keys are the original labels).
+    optimizer : str or torch.optim.Optimizer subclass, default="adam"
+        ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or a class.
+    optimizer_params : dict or None, default=None
+        Extra optimizer arguments, e.g. ``{"weight_decay": 1e-4}``.
+    lr : float, default=1e-3
+        Learning rate.
+    batch_size : int, default=128
+        Images per training and prediction batch.
+    max_epochs : int, default=10
+        Training epochs (fewer when early stopping triggers).
+    validation_fraction : float or None, default=None
+        Share of the training data held out (stratified) to report
+        ``valid_loss``, ``scoring`` and drive early stopping.
+    early_stopping : int or None, default=None
+        Patience in epochs without improvement of the validation loss; the
+        best epoch's weights are restored. Needs ``validation_fraction``.
+    scoring : str, list of str or None, default=None
+        scikit-learn scorer names tracked on the validation split each epoch.
+    augment : str, list or None, default=None
+        Augmentation names (or ``(name, params)`` pairs) applied to training
+        batches; see :func:`sklearn_imgcls.list_augmentations`.
+    sampler : str or None, default=None
+        Per-epoch resampling of the training set, e.g. ``"oversample"``.
+    normalize : bool, default=True
+        Standardise each channel with the training images' mean and std.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    random_state : int, RandomState or None, default=None
+        Seed for weights, shuffling, splitting and augmentation: the same
+        seed gives the same predictions on CPU.
+    verbose : int, default=0
+        0 is silent, 1 prints a table row per epoch, 2 adds a progress bar.
+    callbacks : list or None, default=None
+        Extra skorch callbacks (instances or ``(name, callback)`` pairs).
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        The class labels, in the order of ``predict_proba``'s columns.
+    n_features_in_ : int
+        Values per image, ``C * H * W``.
+    image_shape_ : tuple of int
+        ``(C, H, W)`` of the training images.
+    net_ : skorch.NeuralNetClassifier
+        The trained skorch network.
+    history_ : skorch.History
+        Per-epoch (and per-batch) training log.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_imgcls import CNNClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = CNNClassifier(image_shape=(1, 8, 8), max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    def __init__(
+        self,
+        backbone: str = "simple_cnn",
+        *,
+        backbone_params: dict | None = None,
+        image_shape: tuple[int, ...] | None = None,
+        loss: str = "cross_entropy",
+        loss_params: dict | None = None,
+        class_weight: str | dict | None = None,
+        optimizer: Any = "adam",
+        optimizer_params: dict | None = None,
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        max_epochs: int = 10,
+        validation_fraction: float | None = None,
+        early_stopping: int | None = None,
+        scoring: str | list | None = None,
+        augment: str | list | None = None,
+        sampler: str | None = None,
+        normalize: bool = True,
+        device: str = "auto",
+        random_state: Any = None,
+        verbose: int = 0,
+        callbacks: list | None = None,
+    ) -> None:
+        self.backbone = backbone
+        self.backbone_params = backbone_params
+        self.image_shape = image_shape
+        self.loss = loss
+        self.loss_params = loss_params
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.scoring = scoring
+        self.augment = augment
+        self.sampler = sampler
+        self.normalize = normalize
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _validate_extra_params(self) -> None:
+        get_registry().get("backbone", self.backbone)
+        check_dict("backbone_params", self.backbone_params)
+
+    def _build_backbone(self, image_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
+        channels, height, width = image_shape
+        return get_registry().build(
+            "backbone", self.backbone, channels, n_classes, (height, width), **(self.backbone_params or {})
+        )

@@ -1,0 +1,140 @@
+"""Validation of estimator parameters, done in ``fit`` the scikit-learn way.
+
+Each check raises a ``ValueError`` or ``TypeError`` that names the
+parameter, the value it got and what it accepts.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+
+__all__ = [
+    "OPTIMIZERS",
+    "check_augment",
+    "check_choice",
+    "check_device",
+    "check_dict",
+    "check_fraction",
+    "check_int",
+    "check_optimizer",
+    "check_positive_float",
+    "check_scoring",
+]
+
+#: optimizer names accepted by the ``optimizer`` parameter
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def _fail(name: str, value: Any, expected: str, error: type[Exception] = ValueError) -> None:
+    raise error(f"{name} must be {expected}, got {value!r}.")
+
+
+def check_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """Return ``value`` as int if it is an integer ``>= minimum``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        _fail(name, value, f"an integer >= {minimum}" + (" or None" if allow_none else ""), TypeError)
+    if value < minimum:
+        _fail(name, value, f"an integer >= {minimum}")
+    return int(value)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """Return ``value`` as float if it is a finite number ``> 0``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        _fail(name, value, "a positive number", TypeError)
+    if not 0 < value < float("inf"):
+        _fail(name, value, "a positive number")
+    return float(value)
+
+
+def check_fraction(name: str, value: Any) -> float | None:
+    """Return ``value`` if it is None or a number strictly between 0 and 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        _fail(name, value, "None or a number strictly between 0 and 1")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> Any:
+    """Return ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        _fail(name, value, f"one of {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+def check_dict(name: str, value: Any) -> dict:
+    """Return a copy of ``value`` (a dict or None) as a dict."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _fail(name, value, "a dict of parameters or None", TypeError)
+    return dict(value)
+
+
+def check_device(value: Any) -> torch.device:
+    """Resolve the ``device`` parameter; ``"auto"`` picks CUDA when present."""
+    if value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        _fail("device", value, "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={value!r} was requested, but CUDA is not available here. Use device='auto' or 'cpu'.")
+    return device
+
+
+def check_optimizer(value: Any) -> type[torch.optim.Optimizer]:
+    """Resolve the ``optimizer`` parameter: a name or an Optimizer subclass."""
+    if isinstance(value, str) and value.lower() in OPTIMIZERS:
+        return OPTIMIZERS[value.lower()]
+    if isinstance(value, type) and issubclass(value, torch.optim.Optimizer):
+        return value
+    _fail("optimizer", value, f"one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer subclass")
+
+
+def check_scoring(value: Any) -> list[str]:
+    """Resolve ``scoring`` (None, a scorer name or a list of names) to a list."""
+    from sklearn.metrics import get_scorer, get_scorer_names
+
+    names = [] if value is None else [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        _fail("scoring", value, "None, a scikit-learn scorer name or a list of them", TypeError)
+    for name in names:
+        try:
+            get_scorer(name)
+        except ValueError:
+            raise ValueError(
+                f"scoring={name!r} is not a scikit-learn scorer name. Valid names include: "
+                f"{', '.join(n for n in get_scorer_names() if 'neg_' not in n)[:400]}..."
+            ) from None
+    return list(names)
+
+
+def check_augment(value: Any) -> list[tuple[str, dict]]:
+    """Resolve ``augment``: None, a name, or a list of names / (name, params) pairs."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, (str, tuple)) else value
+    if not isinstance(items, list):
+        _fail("augment", value, "None, an augmentation name or a list of names / (name, params) pairs", TypeError)
+    resolved = []
+    for item in items:
+        if isinstance(item, str):
+            resolved.append((item, {}))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict):
+            resolved.append((item[0], dict(item[1])))
+        else:
+            _fail("augment item", item, "a name or a (name, params) pair", TypeError)
+    return resolved

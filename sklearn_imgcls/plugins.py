@@ -1,0 +1,139 @@
+"""Plugin discovery: our built-in plugins plus third-party entry points.
+
+Nothing here runs at import time. :func:`make_plugin_manager` builds a fresh
+:class:`pluggy.PluginManager` on demand; the registry calls it once, lazily.
+
+Set the environment variable ``SKLEARN_IMGCLS_BLOCK_PLUGINS`` to a
+comma-separated list of plugin names (see ``sklearn-imgcls plugins`` or
+:func:`sklearn_imgcls.list_plugins`) to keep those plugins from loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from importlib.metadata import entry_points
+from typing import Iterable
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "sklearn_imgcls"
+BLOCK_ENV_VAR = "SKLEARN_IMGCLS_BLOCK_PLUGINS"
+
+#: Our own components, registered exactly like a third party's plugin.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "sklearn_imgcls.builtin.cnn_backbones",
+    "sklearn_imgcls.builtin.torchvision_backbones",
+    "sklearn_imgcls.builtin.losses",
+    "sklearn_imgcls.builtin.augmentations",
+    "sklearn_imgcls.builtin.samplers",
+)
+
+__all__ = [
+    "BLOCK_ENV_VAR",
+    "DEFAULT_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "PluginError",
+    "blocked_plugin_names",
+    "make_plugin_manager",
+]
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded or does not follow the hook contract."""
+
+
+def blocked_plugin_names() -> set[str]:
+    """Return the plugin names listed in ``SKLEARN_IMGCLS_BLOCK_PLUGINS``.
+
+    Returns
+    -------
+    set of str
+        Names stripped of white space; empty entries are ignored.
+    """
+    raw = os.environ.get(BLOCK_ENV_VAR, "")
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _validate(pm: pluggy.PluginManager, name: str) -> None:
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        raise PluginError(
+            f"plugin {name!r} implements a hook that sklearn-imgcls does not define: "
+            f"{exc}. Known hooks: {', '.join(_hook_names())}."
+        ) from exc
+
+
+def _hook_names() -> list[str]:
+    return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name!r} is not a valid sklearn-imgcls plugin: {exc}") from exc
+    _validate(pm, name)
+
+
+def make_plugin_manager(
+    *,
+    default_plugins: Iterable[str] = DEFAULT_PLUGINS,
+    load_entry_points: bool = True,
+    blocked: Iterable[str] | None = None,
+) -> tuple[pluggy.PluginManager, dict[str, str]]:
+    """Build a plugin manager with the built-in and installed plugins.
+
+    Parameters
+    ----------
+    default_plugins : iterable of str
+        Importable module names registered first, under their module name.
+    load_entry_points : bool
+        Whether to load third-party plugins from the ``sklearn_imgcls`` entry
+        point group.
+    blocked : iterable of str or None
+        Plugin names not to load; ``None`` reads ``SKLEARN_IMGCLS_BLOCK_PLUGINS``.
+
+    Returns
+    -------
+    pm : pluggy.PluginManager
+        With the hook specifications added and the plugins registered.
+    distributions : dict of str to str
+        Plugin name to the name of the package that provides it
+        (``"sklearn-imgcls"`` for the built-ins).
+
+    Raises
+    ------
+    PluginError
+        When a plugin fails to import or implements an unknown hook. The
+        message names the plugin and how to block it.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    distributions: dict[str, str] = {}
+    for name in blocked_plugin_names() if blocked is None else blocked:
+        pm.set_blocked(name)
+    for module_name in default_plugins:
+        if not pm.is_blocked(module_name):
+            _register(pm, importlib.import_module(module_name), module_name)
+            distributions[module_name] = "sklearn-imgcls"
+    if load_entry_points:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if pm.is_blocked(ep.name) or pm.get_plugin(ep.name) is not None:
+                continue
+            dist = getattr(ep.dist, "name", "unknown distribution")
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # any import-time failure of foreign code
+                raise PluginError(
+                    f"plugin {ep.name!r} (from the package {dist!r}) failed to import: "
+                    f"{type(exc).__name__}: {exc}. Fix or uninstall that package, or set "
+                    f"{BLOCK_ENV_VAR}={ep.name} to skip it."
+                ) from exc
+            _register(pm, plugin, ep.name)
+            distributions[ep.name] = dist
+    return pm, distributions
