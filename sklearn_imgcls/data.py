@@ -166,6 +166,10 @@ def as_image_data(
         says what was wrong and how to fix it.
     """
     shape = fitted_shape or check_image_shape(image_shape)
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            "Sparse data is not supported: images must be dense. Convert with X.toarray() first."
+        )
     if _is_path(X):
         raise TypeError(
             f"X is a single path ({str(X)!r}); pass a list of image file paths, e.g. [{str(X)!r}]."
@@ -260,13 +264,13 @@ def _from_array(array: np.ndarray, shape: ImageShape | None, fitted_by: str | No
     if array.dtype.kind in "OUSV":
         try:
             array = array.astype(np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"X must hold numbers (images) or image file paths; got an array of dtype "
-                f"{array.dtype} whose values cannot be read as numbers."
+                f"{array.dtype} whose values cannot be read as numbers ({exc})."
             ) from None
     if array.dtype.kind == "c":
-        raise TypeError("X holds complex numbers; images must be real-valued.")
+        raise ValueError("Complex data not supported: X holds complex numbers; images must be real-valued.")
     if array.ndim < 2 or array.ndim > 4:
         raise ValueError(
             f"Expected a 2D array of flattened images, (n, H, W), (n, C, H, W) or (n, H, W, C) "

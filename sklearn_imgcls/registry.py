@@ -120,7 +120,7 @@ class Registry:
         found: dict[str, ComponentSpec] = {}
         # Call plugins one by one (pluggy would merge their lists) so each spec
         # keeps the name of the plugin that provided it.
-        for impl in reversed(hook.get_hookimpls()):
+        for impl in hook.get_hookimpls():  # registration order: built-ins first
             for spec in impl.function() or []:
                 if not isinstance(spec, spec_cls):
                     raise TypeError(

@@ -1,0 +1,8 @@
+"""Test-only plugin implementing a hook that sklearn-imgcls does not define."""
+
+from sklearn_imgcls.hookspecs import hookimpl
+
+
+@hookimpl
+def register_optimisers():
+    return []

@@ -1,0 +1,11 @@
+"""Test-only plugin returning a loss spec from the backbone hook."""
+
+from torch import nn
+
+from sklearn_imgcls.hookspecs import hookimpl
+from sklearn_imgcls.specs import LossSpec
+
+
+@hookimpl
+def register_backbones():
+    return [LossSpec("not_a_backbone", nn.CrossEntropyLoss)]

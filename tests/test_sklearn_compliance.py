@@ -1,0 +1,19 @@
+"""scikit-learn's own estimator checks are the judge of API compliance."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_imgcls import CNNClassifier
+
+# Checks known to fail, each with the reason; keep this list short.
+EXPECTED_FAILURES: dict[str, str] = {}
+
+
+def _instances():
+    # More epochs and a larger rate than the defaults: the checks fit tiny
+    # tabular problems (e.g. 2 features) and require them to be learned.
+    return [CNNClassifier(max_epochs=30, lr=1e-2, batch_size=32, random_state=0)]
+
+
+@parametrize_with_checks(_instances(), expected_failed_checks=lambda est: EXPECTED_FAILURES)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
