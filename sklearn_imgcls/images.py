@@ -62,7 +62,7 @@ def read_image(path: str, image_shape: tuple[int, int, int]) -> np.ndarray:
             image = ImageOps.exif_transpose(image).convert(MODES[channels])
             if image.size != (width, height):
                 image = image.resize((width, height), resample=2)  # 2 = bilinear
-            array = np.asarray(image, dtype=np.uint8)
+            array = np.array(image, dtype=np.uint8)
         except OSError as exc:
             raise ValueError(f"Cannot decode image file {path!r}: {exc}.") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
