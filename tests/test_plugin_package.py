@@ -1,0 +1,52 @@
+"""The example plugin in plugins/ works after a plain ``pip install``.
+
+``scripts/setup_env.sh`` installs it (not editable) into the test environment.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+import torch
+
+from sklearn_imgcls import CNNClassifier, build_loss, list_augmentations, list_backbones, list_losses, list_plugins
+
+pytestmark = pytest.mark.skipif(
+    not any(ep.name == "example" for ep in entry_points(group="sklearn_imgcls")),
+    reason="run scripts/setup_env.sh: it installs plugins/sklearn-imgcls-example",
+)
+
+
+def test_entry_point_plugin_is_discovered_with_its_package():
+    assert ("example", "sklearn-imgcls-example") in list_plugins()
+    assert "lenet5" in list_backbones()
+    assert "poly1" in list_losses()
+    assert "invert" in list_augmentations()
+
+
+def test_train_with_the_plugin_backbone_and_loss_by_name(digits_small):
+    X, y = digits_small
+    clf = CNNClassifier("lenet5", loss="poly1", image_shape=(1, 8, 8), max_epochs=10, lr=5e-3, random_state=0)
+    clf.fit(X, y)
+    assert clf.net_.module_.backbone.__class__.__module__ == "sklearn_imgcls_example"
+    assert clf.score(X, y) > 0.8
+
+
+def test_poly1_equals_its_formula():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    targets = torch.tensor([0, 0])
+    p_true = torch.softmax(logits, 1)[:, 0]
+    expected = (torch.nn.functional.cross_entropy(logits, targets, reduction="none") + 2.0 * (1 - p_true)).mean()
+    assert torch.isclose(build_loss("poly1", epsilon=2.0)(logits, targets), expected)
+
+
+def test_blocking_the_plugin_from_the_environment():
+    code = "import sklearn_imgcls as s; print('lenet5' in s.list_backbones())"
+    env_out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={"SKLEARN_IMGCLS_BLOCK_PLUGINS": "example", "PATH": ""},
+    ).stdout
+    assert env_out.strip() == "False"
