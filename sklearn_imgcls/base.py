@@ -26,7 +26,7 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import params as P
-from .data import ImageData, as_image_data
+from .data import ImageData, as_image_data, channel_statistics
 from .iterators import BatchIterator
 from .network import ImageNetwork
 from .registry import ComponentChain, get_registry
@@ -168,13 +168,9 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         channels = data.image_shape[0]
         if not self.normalize:
             return torch.zeros(channels), torch.ones(channels)
-        if data.in_memory and data.tensor.dtype != torch.uint8:
-            images = data.tensor
-        else:
-            images = data.sample(_STATS_SAMPLE if not data.in_memory else len(data))
-        flat = images.transpose(0, 1).reshape(channels, -1).double()
-        mean, std = flat.mean(dim=1), flat.std(dim=1, correction=0)
-        return mean.float(), torch.where(std > 1e-12, std, torch.ones_like(std)).float()
+        images = data.tensor if data.in_memory else data.sample(_STATS_SAMPLE)
+        mean, std = channel_statistics(images)
+        return mean, torch.where(std > 1e-12, std, torch.ones_like(std))
 
     def _make_net(self, module, criterion, settings, seed, y_encoded) -> NeuralNetClassifier:
         callbacks = list(self.callbacks or [])

@@ -29,7 +29,7 @@ from skorch.dataset import Dataset
 
 from .images import ImageFileDataset, check_files_exist, probe_image_shape, read_image
 
-__all__ = ["ImageData", "as_image_data", "check_image_shape"]
+__all__ = ["ImageData", "as_image_data", "channel_statistics", "check_image_shape"]
 
 ImageShape = tuple[int, int, int]
 
@@ -89,6 +89,32 @@ class ImageData:
                 np.stack([read_image(p, self.image_shape) for p in self.paths[::step][:max_images]])
             )
         return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+
+
+def channel_statistics(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (population) std of ``(n, C, H, W)`` images.
+
+    ``uint8`` images are measured in ``[0, 1]`` units, exactly and without a
+    float copy, from a 256-bin histogram per channel.
+
+    Returns
+    -------
+    mean, std : torch.Tensor
+        float32 tensors of length ``C``.
+    """
+    channels = images.shape[1]
+    if images.dtype == torch.uint8:
+        levels = torch.arange(256, dtype=torch.float64) / 255
+        means, stds = [], []
+        for c in range(channels):
+            counts = torch.bincount(images[:, c].reshape(-1), minlength=256).double()
+            mean = (counts * levels).sum() / counts.sum()
+            means.append(mean)
+            stds.append(((counts * (levels - mean) ** 2).sum() / counts.sum()).sqrt())
+        return torch.stack(means).float(), torch.stack(stds).float()
+    flat = images.transpose(0, 1).reshape(channels, -1)
+    std, mean = torch.std_mean(flat.double() if flat.numel() < 2**24 else flat, dim=1, correction=0)
+    return mean.float(), std.float()
 
 
 def check_image_shape(image_shape: Any) -> ImageShape | None:

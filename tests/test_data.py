@@ -128,3 +128,15 @@ def test_pil_images_are_converted_in_memory():
     data = as_image_data(images)
     assert data.image_shape == (3, 4, 6) and data.tensor.shape == (2, 3, 4, 6)
     assert data.tensor[0, 0].float().mean() == 255 and data.tensor[0, 1].float().mean() == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(images=arrays(np.uint8, st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(1, 6), st.integers(1, 6))))
+def test_channel_statistics_match_numpy(images):
+    from sklearn_imgcls.data import channel_statistics
+
+    as_float = images.astype(np.float64) / 255
+    for data in (torch.from_numpy(images), torch.from_numpy(as_float.astype(np.float32))):
+        mean, std = channel_statistics(data)
+        np.testing.assert_allclose(mean.numpy(), as_float.mean(axis=(0, 2, 3)), atol=1e-6)
+        np.testing.assert_allclose(std.numpy(), as_float.std(axis=(0, 2, 3)), atol=1e-6)
