@@ -15,7 +15,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 _LAZY = {
+    "BackboneFeatures": "sklearn_imgcls.features",
     "CNNClassifier": "sklearn_imgcls.cnn",
+    "TransferClassifier": "sklearn_imgcls.transfer",
+    "describe_backbones": "sklearn_imgcls.catalog",
     "build_augmentation": "sklearn_imgcls.catalog",
     "build_backbone": "sklearn_imgcls.catalog",
     "build_loss": "sklearn_imgcls.catalog",

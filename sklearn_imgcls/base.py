@@ -72,20 +72,25 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """
         settings = self._validate_params()
         data = as_image_data(X, self.image_shape)
-        y_encoded = self._encode_labels(y, len(data))
-        self.image_shape_ = data.image_shape
-        self.n_features_in_ = int(np.prod(data.image_shape))
+        classes, y_encoded = self._encode_labels(y, len(data))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = self._build_network(data)
-            criterion = get_registry().build(
-                "loss", self.loss, class_weight=self._class_weight_tensor(y_encoded), **settings["loss_params"]
-            )
-            self.net_ = self._make_net(module, criterion, settings, seed, y_encoded)
-            self.net_.fit(data.dataset(torch.as_tensor(y_encoded)), y_encoded)
-        self.history_ = self.net_.history
+            net = self._initialized_net(data, classes, y_encoded, settings, seed)
+            net.fit(data.dataset(torch.as_tensor(y_encoded)), y_encoded)
+        self.classes_ = classes
+        self.image_shape_ = data.image_shape
+        self.n_features_in_ = int(np.prod(data.image_shape))
+        self.net_ = net
+        self.history_ = net.history
         return self
+
+    def _initialized_net(self, data, classes, y_encoded, settings, seed) -> NeuralNetClassifier:
+        """Build network, loss and skorch net for ``data`` (under the caller's seed)."""
+        module, callbacks, net_params = self._build_network(data, len(classes), settings)
+        class_weight = self._class_weight_tensor(classes, y_encoded)
+        criterion = get_registry().build("loss", self.loss, class_weight=class_weight, **settings["loss_params"])
+        return self._make_net(module, criterion, settings, seed, y_encoded, callbacks, net_params)
 
     def _validate_params(self) -> dict[str, Any]:
         self._validate_extra_params()
@@ -126,7 +131,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             raise TypeError(f"callbacks must be None or a list of skorch callbacks, got {self.callbacks!r}.")
         return settings
 
-    def _encode_labels(self, y: Any, n_images: int) -> np.ndarray:
+    def _encode_labels(self, y: Any, n_images: int) -> tuple[np.ndarray, np.ndarray]:
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         y = column_or_1d(np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy(), warn=True)
@@ -135,33 +140,33 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         encoder = LabelEncoder()
         encoded = encoder.fit_transform(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
+        if len(encoder.classes_) < 2:
             raise ValueError(
-                f"y has only one class ({self.classes_[0]!r}); a classifier needs samples of at "
+                f"y has only one class ({encoder.classes_[0]!r}); a classifier needs samples of at "
                 f"least 2 classes."
             )
-        return encoded.astype(np.int64)
+        return encoder.classes_, encoded.astype(np.int64)
 
-    def _class_weight_tensor(self, y_encoded: np.ndarray) -> torch.Tensor | None:
+    def _class_weight_tensor(self, classes: np.ndarray, y_encoded: np.ndarray) -> torch.Tensor | None:
         if self.class_weight is None:
             return None
         if self.class_weight == "balanced":
-            weights = compute_class_weight("balanced", classes=np.arange(len(self.classes_)), y=y_encoded)
+            weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=y_encoded)
         else:
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            unknown = set(self.class_weight) - set(classes.tolist())
             if unknown:
                 raise ValueError(
                     f"class_weight names classes that are not in y: {sorted(map(repr, unknown))}. "
-                    f"Classes in y: {self.classes_.tolist()}."
+                    f"Classes in y: {classes.tolist()}."
                 )
-            weights = [float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()]
+            weights = [float(self.class_weight.get(c, 1.0)) for c in classes.tolist()]
         return torch.as_tensor(weights, dtype=torch.float32)
 
-    def _build_network(self, data: ImageData) -> ImageNetwork:
-        backbone = self._build_backbone(data.image_shape, len(self.classes_))
+    def _build_network(self, data: ImageData, n_classes: int, settings: dict) -> tuple[nn.Module, list, dict]:
+        """Return the network, extra skorch callbacks and extra skorch parameters."""
+        backbone = self._build_backbone(data.image_shape, n_classes)
         mean, std = self._input_statistics(data)
-        return ImageNetwork(backbone, mean, std)
+        return ImageNetwork(backbone, mean, std), [], {}
 
     def _input_statistics(self, data: ImageData) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and std of the training images (in [0, 1] units for uint8)."""
@@ -172,8 +177,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         mean, std = channel_statistics(images)
         return mean, torch.where(std > 1e-12, std, torch.ones_like(std))
 
-    def _make_net(self, module, criterion, settings, seed, y_encoded) -> NeuralNetClassifier:
-        callbacks = list(self.callbacks or [])
+    def _make_net(self, module, criterion, settings, seed, y_encoded, extra_callbacks, net_params) -> NeuralNetClassifier:
+        callbacks = list(self.callbacks or []) + list(extra_callbacks)
         for name in settings["scoring"]:
             callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
         if settings["early_stopping"]:
@@ -188,7 +193,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             )
         generator = torch.Generator().manual_seed(seed)
         optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
-        return NeuralNetClassifier(
+        params = dict(
             module=module,
             criterion=criterion,
             optimizer=settings["optimizer"],
@@ -198,7 +203,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             train_split=train_split,
             callbacks=callbacks or None,
             device=settings["device"],
-            classes=list(range(len(self.classes_))),
+            classes=list(range(int(y_encoded.max()) + 1)),
             predict_nonlinearity=_softmax,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
@@ -209,6 +214,47 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             verbose=settings["verbose"],
             **optimizer_params,
         )
+        params.update(net_params)
+        return NeuralNetClassifier(**params)
+
+    def save_weights(self, path: str) -> None:
+        """Save the fitted network (weights and input normalisation) for transfer.
+
+        ``TransferClassifier(backbone=<same backbone>, weights=path)`` and
+        ``BackboneFeatures(<same backbone>, weights=path)`` load it. A path
+        ending in ``.safetensors`` writes safetensors, else ``torch.save``.
+        """
+        from .weights import save_weights
+
+        check_is_fitted(self)
+        save_weights(self.net_.module_, path)
+
+    def lr_find(self, X: Any, y: Any, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100):
+        """Learning-rate range test on a throw-away copy of the network.
+
+        The rate rises exponentially from ``start_lr`` to ``end_lr`` over
+        ``num_steps`` batches; the estimator itself is not changed. Set
+        ``lr`` to the result's ``suggested_lr`` (see
+        :func:`sklearn_imgcls.lr_finder.plot_lr_find` for the curve).
+
+        Returns
+        -------
+        sklearn_imgcls.lr_finder.LRFinderResult
+        """
+        from .lr_finder import run_lr_range_test
+
+        if not 0 < start_lr < end_lr:
+            raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
+        P.check_int("num_steps", num_steps, minimum=2)
+        settings = self._validate_params()
+        data = as_image_data(X, self.image_shape)
+        classes, y_encoded = self._encode_labels(y, len(data))
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = self._initialized_net(data, classes, y_encoded, {**settings, "validation_fraction": None}, seed)
+            net.initialize()
+            return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
 
     # -- predict ---------------------------------------------------------
     def _images(self, X: Any) -> ImageData:

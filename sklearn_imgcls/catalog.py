@@ -14,6 +14,7 @@ __all__ = [
     "build_backbone",
     "build_loss",
     "build_sampler",
+    "describe_backbones",
     "list_augmentations",
     "list_backbones",
     "list_losses",
@@ -22,12 +23,54 @@ __all__ = [
 ]
 
 
-def list_backbones(tag: str | None = None) -> list[str]:
-    """Names of the installed backbones, optionally only those tagged ``tag``.
+def list_backbones(tag: str | None = None, pretrained: bool | None = None) -> list[str]:
+    """Names of the installed backbones.
 
-    Tags of the built-ins: ``"scratch"``, ``"small"``, ``"torchvision"``.
+    Parameters
+    ----------
+    tag : str or None
+        Keep those tagged ``tag`` (built-ins: ``"scratch"``, ``"small"``,
+        ``"torchvision"``, ``"pretrained"``).
+    pretrained : bool or None
+        True keeps backbones with pretrained weights (see
+        :func:`describe_backbones` for names and input sizes), False those without.
     """
-    return get_registry().names("backbone", tag=tag)
+    specs = get_registry().specs("backbone")
+    return [
+        name for name in get_registry().names("backbone", tag=tag)
+        if pretrained is None or bool(specs[name].weights) == pretrained
+    ]
+
+
+def describe_backbones(pretrained: bool | None = None):
+    """A table of the installed backbones.
+
+    Parameters
+    ----------
+    pretrained : bool or None
+        True keeps backbones with pretrained weights, False those without.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name``, ``description``, ``weights`` (names, comma-separated),
+        ``input_size`` of the weights, ``tags`` and ``plugin``.
+    """
+    import pandas as pd
+
+    rows = [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "weights": ", ".join(spec.weights),
+            "input_size": spec.input_size,
+            "tags": ", ".join(spec.tags),
+            "plugin": spec.plugin,
+        }
+        for spec in get_registry().specs("backbone").values()
+        if pretrained is None or bool(spec.weights) == pretrained
+    ]
+    return pd.DataFrame(rows, columns=["name", "description", "weights", "input_size", "tags", "plugin"])
 
 
 def list_losses(tag: str | None = None) -> list[str]:

@@ -60,9 +60,16 @@ class BackboneSpec(ComponentSpec):
     target_layer : str or None
         Dotted name of the layer explanations (Grad-CAM) should look at; ``None``
         means "the last convolution".
+    weights : tuple of str
+        Names of the pretrained weights available for the architecture
+        (torchvision's, e.g. ``"IMAGENET1K_V1"``); empty when there are none.
+    input_size : tuple of int or None
+        ``(H, W)`` the pretrained weights expect.
     """
 
     target_layer: str | None = None
+    weights: tuple[str, ...] = ()
+    input_size: tuple[int, int] | None = None
 
     kind = "backbone"
 

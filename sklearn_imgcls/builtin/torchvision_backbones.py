@@ -8,15 +8,23 @@ three adaptations so they train on small, non-RGB images:
   inputs smaller than ``small_input_threshold`` pixels, so an 8x8 image is not
   reduced to one pixel before the first residual stage;
 * VGG pools with ``ceil_mode=True`` so its five pooling steps accept images
-  smaller than 32x32.
+  smaller than 32x32;
+* ConvNeXt and ViT, whose downsampling or patching needs a minimum size,
+  upsample smaller inputs (ViT to the next multiple of its 16-pixel patch).
+
+Pretrained weights are not loaded here (``build`` makes a fresh network);
+:class:`~sklearn_imgcls.transfer.TransferClassifier` loads them into the
+unadapted torchvision network. The specs list the weights torchvision knows.
 
 The classifier head is sized to ``num_classes``.
 """
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
+import torch.nn.functional as F
 from torch import nn
 
 from ..hookspecs import hookimpl
@@ -30,7 +38,27 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "mobilenet_v2": ("MobileNetV2 (Sandler et al., 2018), 3.5M parameters", "features"),
     "mobilenet_v3_small": ("MobileNetV3-Small (Howard et al., 2019), 2.5M parameters", "features"),
     "efficientnet_b0": ("EfficientNet-B0 (Tan & Le, 2019), 5.3M parameters", "features"),
+    "mobilenet_v3_large": ("MobileNetV3-Large (Howard et al., 2019), 5.5M parameters", "features"),
+    "convnext_tiny": ("ConvNeXt-Tiny (Liu et al., 2022), 28.6M parameters", "features"),
+    "vit_b_16": ("ViT-B/16 (Dosovitskiy et al., 2021), 86.6M parameters", "encoder"),
 }
+
+#: smallest input side each family accepts without upsampling
+MIN_SIDE = {"convnext": 32}
+
+
+class Upsampled(nn.Module):
+    """Resize inputs to ``size`` (bilinear) before running ``model``."""
+
+    def __init__(self, model: nn.Module, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.model = model
+        self.size = tuple(size)
+
+    def forward(self, x):  # noqa: D102 - nn.Module API
+        if tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        return self.model(x)
 
 
 def _set_submodule(root: nn.Module, dotted: str, module: nn.Module) -> None:
@@ -106,22 +134,35 @@ def build_torchvision(
     """
     from torchvision.models import get_model
 
+    if arch.startswith("vit"):
+        side = 16 * math.ceil(max(image_size) / 16)
+        model = get_model(arch, weights=None, num_classes=num_classes, image_size=side)
+        replace_first_conv(model, in_channels)
+        return Upsampled(model, (side, side))
     model = get_model(arch, weights=None, num_classes=num_classes)
     adapt_small_inputs(model, arch, image_size, small_input_threshold)
     replace_first_conv(model, in_channels)
+    minimum = next((m for family, m in MIN_SIDE.items() if arch.startswith(family)), 1)
+    if min(image_size) < minimum:
+        scale = minimum / min(image_size)
+        return Upsampled(model, (math.ceil(image_size[0] * scale), math.ceil(image_size[1] * scale)))
     return model
 
 
 @hookimpl
 def register_backbones() -> list[BackboneSpec]:
     """Register the torchvision architectures in :data:`ARCHITECTURES`."""
+    from torchvision.models import get_model_weights
+
     return [
         BackboneSpec(
             name=arch,
             build=partial(build_torchvision, arch),
             description=description,
-            tags=("torchvision",),
+            tags=("torchvision", "pretrained"),
             target_layer=target,
+            weights=tuple(w.name for w in get_model_weights(arch)),
+            input_size=(224, 224),
         )
         for arch, (description, target) in ARCHITECTURES.items()
     ]

@@ -1,0 +1,225 @@
+"""Building networks around pretrained weights, and the fine-tuning policy.
+
+* :func:`build_pretrained_network` makes the :class:`~sklearn_imgcls.network.ImageNetwork`
+  for a backbone name and a weights source (see :mod:`sklearn_imgcls.weights`),
+  with a new head sized to the classes and the input adaptation the weights
+  need (grayscale to RGB, resizing, the weights' own normalisation).
+* :func:`apply_freeze` freezes parameters by policy; :class:`Unfreeze` is the
+  skorch callback that releases them for the fine-tuning epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+from .data import ImageData, channel_statistics
+from .network import ImageNetwork
+from .registry import get_registry
+from .weights import LoadedWeights, WeightsError, is_checkpoint_path, load_weights
+
+__all__ = ["PretrainedNetwork", "Unfreeze", "apply_freeze", "build_pretrained_network", "leading_blocks", "replace_head"]
+
+
+@dataclass
+class PretrainedNetwork:
+    """A built network and the dotted name (inside its backbone) of its head."""
+
+    network: ImageNetwork
+    head: str
+
+
+def _last_linear(model: nn.Module) -> str:
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    if not names:
+        raise ValueError(
+            f"Cannot find the classification head of {type(model).__name__}: it has no nn.Linear layer."
+        )
+    return names[-1]
+
+
+def replace_head(model: nn.Module, num_outputs: int | None) -> str:
+    """Replace the last ``nn.Linear`` of ``model`` by a fresh one with ``num_outputs``.
+
+    ``num_outputs=None`` replaces it by ``nn.Identity`` (feature extraction).
+
+    Returns
+    -------
+    str
+        The head's dotted name.
+    """
+    name = _last_linear(model)
+    old = model.get_submodule(name)
+    new = nn.Identity() if num_outputs is None else nn.Linear(old.in_features, num_outputs)
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+    return name
+
+
+def _first_conv_channels(state_dict: dict) -> int | None:
+    for key, value in state_dict.items():
+        if key.endswith("weight") and value.ndim == 4:
+            return int(value.shape[1])
+    return None
+
+
+def _load_into(model: nn.Module, loaded: LoadedWeights) -> None:
+    try:
+        model.load_state_dict(loaded.state_dict, strict=True)
+    except RuntimeError as exc:
+        detail = str(exc).split("\n", 1)[-1].strip().splitlines()
+        raise WeightsError(
+            f"The weights from {loaded.source} do not fit this architecture: "
+            f"{'; '.join(line.strip() for line in detail[:3])}. Use the backbone name the "
+            f"checkpoint was trained with."
+        ) from None
+
+
+def build_pretrained_network(
+    backbone: str,
+    weights: str | None,
+    data: ImageData,
+    num_outputs: int | None,
+    input_size: tuple[int, int] | None = None,
+    backbone_params: dict | None = None,
+) -> PretrainedNetwork:
+    """Build the network for ``backbone`` initialised from ``weights``.
+
+    Parameters
+    ----------
+    backbone : str
+        Registry backbone name.
+    weights : str or None
+        None (random initialisation, the registry's adapted network), a
+        torchvision weights name, or a checkpoint path.
+    data : ImageData
+        The training images: their shape, and their statistics when the
+        weights carry no normalisation.
+    num_outputs : int or None
+        Classes of the new head, or None for a feature extractor.
+    input_size : tuple of int or None
+        Resize inputs to this ``(H, W)``; None uses the weights' own size
+        (torchvision) or the images' size.
+    backbone_params : dict or None
+        Extra builder arguments for registry backbones.
+
+    Returns
+    -------
+    PretrainedNetwork
+    """
+    registry = get_registry()
+    spec = registry.get("backbone", backbone)
+    channels, height, width = data.image_shape
+    mean = std = None
+    in_channels = None
+    if weights is None:
+        model = registry.build("backbone", backbone, channels, num_outputs or 1, (height, width), **(backbone_params or {}))
+    elif is_checkpoint_path(weights):
+        loaded = load_weights(backbone, weights)
+        in_channels = _first_conv_channels(loaded.state_dict) or channels
+        model = registry.build("backbone", backbone, in_channels, 1, (height, width), **(backbone_params or {}))
+        head = _last_linear(model)
+        head_weight = loaded.state_dict.get(f"{head}.weight")
+        if head_weight is None:
+            raise WeightsError(f"The weights from {loaded.source} have no {head}.weight: not a {backbone} checkpoint.")
+        replace_head(model, int(head_weight.shape[0]))
+        _load_into(model, loaded)
+        mean, std = loaded.mean, loaded.std
+    else:
+        if not spec.weights:
+            raise WeightsError(
+                f"Backbone {backbone!r} has no pretrained weights to name; backbones with weights: "
+                f"{', '.join(n for n, s in registry.specs('backbone').items() if s.weights)}. "
+                f"Pass weights=None or a checkpoint path."
+            )
+        from torchvision.models import get_model
+
+        loaded = load_weights(backbone, weights)
+        model = get_model(backbone, weights=None)
+        _load_into(model, loaded)
+        in_channels = 3
+        input_size = input_size or loaded.input_size
+        mean, std = loaded.mean, loaded.std
+    head = replace_head(model, num_outputs)
+    if mean is None:
+        mean, std = channel_statistics(data.tensor if data.in_memory else data.sample(512))
+        if in_channels is not None and len(mean) != in_channels:
+            mean, std = mean.mean().repeat(in_channels), std.mean().repeat(in_channels)
+        std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    network = ImageNetwork(
+        model,
+        torch.as_tensor(mean),
+        torch.as_tensor(std),
+        in_channels=in_channels,
+        input_size=tuple(input_size) if input_size is not None else None,
+    )
+    return PretrainedNetwork(network, head)
+
+
+def leading_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The network's blocks in order: top-level children with parameters.
+
+    A child named ``features`` that is an ``nn.Sequential`` (VGG, MobileNet,
+    EfficientNet, ConvNeXt, our small CNNs) contributes its own children.
+    """
+    blocks = []
+    for name, child in model.named_children():
+        if name == "features" and isinstance(child, nn.Sequential):
+            blocks += [(f"features.{n}", c) for n, c in child.named_children() if any(True for _ in c.parameters())]
+        elif any(True for _ in child.parameters()):
+            blocks.append((name, child))
+    return blocks
+
+
+def apply_freeze(model: nn.Module, head: str, freeze) -> list[str]:
+    """Freeze parameters of ``model`` by policy; return the names frozen.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The backbone (with its new head).
+    head : str
+        Dotted name of the head, never frozen.
+    freeze : "backbone", "none" or int
+        Everything but the head; nothing; or the first ``freeze`` blocks of
+        :func:`leading_blocks`.
+    """
+    if freeze == "none":
+        return []
+    if freeze == "backbone":
+        prefixes = [""]
+    else:
+        blocks = [name for name, _ in leading_blocks(model) if name != head and not head.startswith(name + ".")]
+        prefixes = [name + "." for name in blocks[:freeze]]
+    frozen = []
+    for name, parameter in model.named_parameters():
+        if name.startswith(head + ".") or not any(name.startswith(p) for p in prefixes):
+            continue
+        parameter.requires_grad_(False)
+        frozen.append(name)
+    return frozen
+
+
+class Unfreeze(Callback):
+    """Release frozen backbone parameters when epoch ``at_epoch`` begins.
+
+    Parameters
+    ----------
+    at_epoch : int
+        1-based epoch from which the parameters train.
+    names : list of str
+        Parameter names inside the backbone (``module_.backbone``).
+    """
+
+    def __init__(self, at_epoch: int, names: list[str]) -> None:
+        self.at_epoch = at_epoch
+        self.names = names
+
+    def on_epoch_begin(self, net, **kwargs):  # noqa: D102 - skorch API
+        if len(net.history) == self.at_epoch:
+            parameters = dict(net.module_.backbone.named_parameters())
+            for name in self.names:
+                parameters[name].requires_grad_(True)

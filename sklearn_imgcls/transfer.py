@@ -1,0 +1,186 @@
+"""TransferClassifier: fine-tune a pretrained backbone, as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from torch import nn
+
+from .base import BaseImageClassifier
+from .data import ImageData, check_image_shape
+from .params import check_dict, check_positive_float
+from .pretrained import Unfreeze, apply_freeze, build_pretrained_network
+from .registry import get_registry
+
+__all__ = ["TransferClassifier"]
+
+
+class TransferClassifier(BaseImageClassifier):
+    """Image classifier that adapts a pretrained network to new classes.
+
+    The backbone is loaded with ``weights``, its classification head is
+    replaced by one sized to the classes, and inputs are adapted to what the
+    weights expect (grayscale repeated to RGB, resized to the weights' input
+    size, normalised with the weights' own mean and std). Training follows a
+    fine-tuning policy: the first ``max_epochs - fine_tune_epochs`` epochs
+    train what ``freeze`` leaves trainable; the last ``fine_tune_epochs``
+    unfreeze the backbone, which learns at ``lr * backbone_lr_ratio`` while
+    the head keeps ``lr`` (discriminative learning rates). Frozen BatchNorm
+    layers keep their running statistics.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet18"
+        Registry backbone name; :func:`sklearn_imgcls.describe_backbones`
+        shows which have pretrained weights.
+    weights : str or None, default="DEFAULT"
+        A torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...;
+        read from the torch hub cache, downloaded when possible), a local
+        checkpoint (``.pth``/``.pt`` loaded with ``weights_only=True``, or
+        ``.safetensors``; e.g. one written by :meth:`save_weights`), or None
+        for random initialisation.
+    freeze : "backbone", "none" or int, default="backbone"
+        What stays frozen before the fine-tuning epochs: everything but the
+        head, nothing, or the first ``freeze`` blocks (those stay frozen
+        throughout).
+    fine_tune_epochs : int, default=5
+        Final epochs with the backbone unfrozen (``freeze="backbone"`` only).
+    backbone_lr_ratio : float, default=0.1
+        Backbone learning rate as a fraction of ``lr``.
+    input_size : tuple of int or None, default=None
+        ``(H, W)`` images are resized to; None uses the weights' size
+        (224x224 for torchvision's) or, for checkpoints and random
+        initialisation, the images' own size.
+    max_epochs : int, default=10
+        Epochs in all, fine-tuning included.
+    **other parameters
+        As :class:`~sklearn_imgcls.CNNClassifier`: ``backbone_params``,
+        ``image_shape``, ``loss``, ``loss_params``, ``class_weight``,
+        ``optimizer``, ``optimizer_params``, ``lr``, ``batch_size``,
+        ``validation_fraction``, ``early_stopping``, ``scoring``, ``augment``,
+        ``sampler``, ``normalize`` (unused: the weights decide, or the
+        images' statistics), ``device``, ``random_state``, ``verbose``,
+        ``callbacks``.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, image_shape_, net_, history_
+        As :class:`~sklearn_imgcls.CNNClassifier`.
+    frozen_parameters_ : list of str
+        Backbone parameters frozen at the start of training.
+
+    Examples
+    --------
+    >>> clf = TransferClassifier("resnet50", weights="IMAGENET1K_V2", freeze="backbone",
+    ...                          fine_tune_epochs=3, max_epochs=5)  # doctest: +SKIP
+    >>> clf.fit(paths_train, y_train).predict_proba(paths_test)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        *,
+        weights: str | None = "DEFAULT",
+        freeze: str | int = "backbone",
+        fine_tune_epochs: int = 5,
+        backbone_lr_ratio: float = 0.1,
+        input_size: tuple[int, int] | None = None,
+        backbone_params: dict | None = None,
+        image_shape: tuple[int, ...] | None = None,
+        loss: str = "cross_entropy",
+        loss_params: dict | None = None,
+        class_weight: str | dict | None = None,
+        optimizer: Any = "adam",
+        optimizer_params: dict | None = None,
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        max_epochs: int = 10,
+        validation_fraction: float | None = None,
+        early_stopping: int | None = None,
+        scoring: str | list | None = None,
+        augment: str | list | None = None,
+        sampler: str | None = None,
+        normalize: bool = True,
+        device: str = "auto",
+        random_state: Any = None,
+        verbose: int = 0,
+        callbacks: list | None = None,
+    ) -> None:
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.fine_tune_epochs = fine_tune_epochs
+        self.backbone_lr_ratio = backbone_lr_ratio
+        self.input_size = input_size
+        self.backbone_params = backbone_params
+        self.image_shape = image_shape
+        self.loss = loss
+        self.loss_params = loss_params
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.optimizer_params = optimizer_params
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.scoring = scoring
+        self.augment = augment
+        self.sampler = sampler
+        self.normalize = normalize
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _validate_extra_params(self) -> None:
+        get_registry().get("backbone", self.backbone)
+        check_dict("backbone_params", self.backbone_params)
+        if self.weights is not None and not isinstance(self.weights, str):
+            raise TypeError(f"weights must be None, a weights name or a checkpoint path, got {self.weights!r}.")
+        valid_int = isinstance(self.freeze, numbers.Integral) and not isinstance(self.freeze, bool) and self.freeze >= 0
+        if self.freeze not in ("backbone", "none") and not valid_int:
+            raise ValueError(f"freeze must be 'backbone', 'none' or a number of blocks >= 0, got {self.freeze!r}.")
+        if (
+            isinstance(self.fine_tune_epochs, bool)
+            or not isinstance(self.fine_tune_epochs, numbers.Integral)
+            or not 0 <= self.fine_tune_epochs <= self.max_epochs
+        ):
+            raise ValueError(
+                f"fine_tune_epochs must be an integer from 0 to max_epochs={self.max_epochs!r}, "
+                f"got {self.fine_tune_epochs!r}."
+            )
+        check_positive_float("backbone_lr_ratio", self.backbone_lr_ratio)
+        if self.input_size is not None:
+            check_image_shape(self.input_size)
+            if len(tuple(self.input_size)) != 2:
+                raise ValueError(f"input_size must be (height, width), got {self.input_size!r}.")
+
+    def fit(self, X: Any, y: Any) -> "TransferClassifier":
+        """Fine-tune on images ``X`` with labels ``y`` (see the class docstring).
+
+        Returns
+        -------
+        self
+        """
+        super().fit(X, y)
+        self.frozen_parameters_ = self._frozen
+        return self
+
+    def _build_network(self, data: ImageData, n_classes: int, settings: dict) -> tuple[nn.Module, list, dict]:
+        built = build_pretrained_network(
+            self.backbone, self.weights, data, n_classes, self.input_size, self.backbone_params
+        )
+        frozen = apply_freeze(built.network.backbone, built.head, self.freeze)
+        self._frozen = frozen
+        callbacks = []
+        if self.freeze == "backbone" and self.fine_tune_epochs and frozen:
+            callbacks.append(("unfreeze", Unfreeze(self.max_epochs - self.fine_tune_epochs + 1, frozen)))
+        # skorch: parameters matching a group pattern get its settings; the
+        # rest (the backbone) learn at the net's lr.
+        net_params = {
+            "lr": settings["lr"] * self.backbone_lr_ratio,
+            "optimizer__param_groups": [(f"backbone.{built.head}.*", {"lr": settings["lr"]})],
+        }
+        return built.network, callbacks, net_params

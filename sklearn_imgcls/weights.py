@@ -1,0 +1,191 @@
+"""Pretrained weights: torchvision's weights API and local checkpoint files.
+
+Two sources, one entry point (:func:`load_weights`):
+
+* a torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...) for a
+  torchvision architecture: looked up with ``torchvision.models.get_model_weights``,
+  read from the hub cache (``$TORCH_HOME/hub/checkpoints``, where torchvision
+  keeps its downloads) or downloaded there; its metadata gives the input size
+  and the normalisation mean and std;
+* a local file: ``.pt``/``.pth`` loaded with ``torch.load(weights_only=True)``
+  (no code runs on load), or ``.safetensors``.
+
+When weights are neither cached nor downloadable, the error says which file
+to put where, or to pass a local path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["LoadedWeights", "WeightsError", "hub_checkpoint_path", "is_checkpoint_path", "load_weights", "save_weights"]
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be found, read or matched to the architecture."""
+
+
+@dataclass
+class LoadedWeights:
+    """A state dict plus what the weights say about their inputs.
+
+    Attributes
+    ----------
+    state_dict : dict of str to torch.Tensor
+        Parameters of the backbone (keys without the ``backbone.`` prefix).
+    source : str
+        Where they came from, for messages.
+    input_size : tuple of int or None
+        ``(H, W)`` the weights were trained at (torchvision's crop size).
+    mean, std : tuple of float or None
+        Normalisation the weights were trained with.
+    """
+
+    state_dict: dict
+    source: str
+    input_size: tuple[int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+
+def is_checkpoint_path(weights: str) -> bool:
+    """Whether ``weights`` names a local file rather than a torchvision weights name."""
+    return weights.lower().endswith(CHECKPOINT_SUFFIXES) or os.sep in weights or os.path.exists(weights)
+
+
+def hub_checkpoint_path(url: str) -> str:
+    """Path torchvision caches the file of ``url`` under (honours ``TORCH_HOME``)."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+
+
+def _torchvision_weights(arch: str, name: str):
+    from torchvision.models import get_model_weights
+
+    try:
+        enum = get_model_weights(arch)
+    except (KeyError, ValueError):
+        raise WeightsError(
+            f"Backbone {arch!r} has no torchvision weights; pass weights=None or a checkpoint path."
+        ) from None
+    if name.upper() == "DEFAULT":
+        return enum.DEFAULT
+    available = [w.name for w in enum]
+    if name not in available:
+        raise WeightsError(
+            f"Unknown weights {name!r} for {arch}. Available: 'DEFAULT', "
+            f"{', '.join(repr(a) for a in available)}; or pass a checkpoint path (.pth, .pt, .safetensors)."
+        )
+    return enum[name]
+
+
+def _load_torchvision(arch: str, name: str) -> LoadedWeights:
+    weights = _torchvision_weights(arch, name)
+    path = hub_checkpoint_path(weights.url)
+    if os.path.isfile(path):
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    else:
+        try:
+            state_dict = torch.hub.load_state_dict_from_url(
+                weights.url, map_location="cpu", progress=False, check_hash=True, weights_only=True
+            )
+        except Exception as exc:  # network errors come in many types
+            raise WeightsError(
+                f"Pretrained weights {arch}/{weights.name} are not cached and could not be downloaded "
+                f"({type(exc).__name__}: {exc}). Download {weights.url} on a connected machine and "
+                f"put it at {path} (the cache follows TORCH_HOME), or pass the file's path as weights=."
+            ) from None
+    preset = weights.transforms()
+    crop = getattr(preset, "crop_size", None)
+    size = tuple(crop) if crop is not None else None
+    if size is not None and len(size) == 1:
+        size = (size[0], size[0])
+    return LoadedWeights(
+        state_dict,
+        f"torchvision {arch}/{weights.name}",
+        input_size=size,
+        mean=tuple(getattr(preset, "mean", ())) or None,
+        std=tuple(getattr(preset, "std", ())) or None,
+    )
+
+
+def _load_file(path: str) -> LoadedWeights:
+    if not os.path.isfile(path):
+        raise WeightsError(f"Checkpoint file not found: {path!r}.")
+    try:
+        if path.lower().endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state_dict = load_file(path, device="cpu")
+        else:
+            state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling refusals, corrupt files, wrong formats
+        raise WeightsError(
+            f"Cannot load checkpoint {path!r} safely ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            f"Only tensors are loaded (weights_only=True); save a plain state dict with torch.save "
+            f"or safetensors."
+        ) from None
+    for key in ("state_dict", "model", "module"):
+        if isinstance(state_dict, dict) and isinstance(state_dict.get(key), dict):
+            state_dict = state_dict[key]
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise WeightsError(f"Checkpoint {path!r} does not hold a state dict of tensors.")
+    mean = state_dict.pop("mean", None)
+    std = state_dict.pop("std", None)
+    prefix = "backbone."
+    if any(k.startswith(prefix) for k in state_dict):
+        state_dict = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return LoadedWeights(
+        state_dict,
+        f"checkpoint {path}",
+        mean=tuple(mean.flatten().tolist()) if mean is not None else None,
+        std=tuple(std.flatten().tolist()) if std is not None else None,
+    )
+
+
+def load_weights(arch: str, weights: str) -> LoadedWeights:
+    """Load ``weights`` for the architecture ``arch``.
+
+    Parameters
+    ----------
+    arch : str
+        Registry backbone name.
+    weights : str
+        A torchvision weights name or a checkpoint path (see module docstring).
+        Checkpoints saved by :func:`save_weights` carry the normalisation too.
+
+    Returns
+    -------
+    LoadedWeights
+
+    Raises
+    ------
+    WeightsError
+        Saying what was missing or wrong and where to put the file.
+    """
+    if is_checkpoint_path(weights):
+        return _load_file(weights)
+    return _load_torchvision(arch, weights)
+
+
+def save_weights(module: torch.nn.Module, path: str) -> None:
+    """Save a fitted estimator's network (backbone + normalisation) for transfer.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Usually ``estimator.net_.module_``.
+    path : str
+        ``.safetensors`` writes safetensors; anything else ``torch.save``.
+    """
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    if path.lower().endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(state, path)
+    else:
+        torch.save(state, path)
