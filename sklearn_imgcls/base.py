@@ -10,6 +10,7 @@ inference loop. Subclasses implement :meth:`BaseImageClassifier._build_backbone`
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -70,13 +71,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        settings = self._validate_params()
-        data = as_image_data(X, self.image_shape)
-        classes, y_encoded = self._encode_labels(y, len(data))
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = self._initialized_net(data, classes, y_encoded, settings, seed)
+        with self._training_session(X, y) as (net, data, classes, y_encoded):
             net.fit(data.dataset(torch.as_tensor(y_encoded)), y_encoded)
         self.classes_ = classes
         self.image_shape_ = data.image_shape
@@ -84,6 +79,22 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         self.net_ = net
         self.history_ = net.history
         return self
+
+    @contextlib.contextmanager
+    def _training_session(self, X: Any, y: Any, **setting_overrides: Any):
+        """Validate, resolve inputs and labels, and build the skorch net under the seed.
+
+        Yields ``(net, data, classes, y_encoded)``; torch's global RNG is
+        seeded from ``random_state`` inside the block (dropout, initialisation)
+        and restored after it.
+        """
+        settings = {**self._validate_params(), **setting_overrides}
+        data = as_image_data(X, self.image_shape)
+        classes, y_encoded = self._encode_labels(y, len(data))
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield self._initialized_net(data, classes, y_encoded, settings, seed), data, classes, y_encoded
 
     def _initialized_net(self, data, classes, y_encoded, settings, seed) -> NeuralNetClassifier:
         """Build network, loss and skorch net for ``data`` (under the caller's seed)."""
@@ -246,13 +257,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
         P.check_int("num_steps", num_steps, minimum=2)
-        settings = self._validate_params()
-        data = as_image_data(X, self.image_shape)
-        classes, y_encoded = self._encode_labels(y, len(data))
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = self._initialized_net(data, classes, y_encoded, {**settings, "validation_fraction": None}, seed)
+        with self._training_session(X, y, validation_fraction=None) as (net, data, _, y_encoded):
             net.initialize()
             return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
 
