@@ -112,6 +112,11 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
                 start += len(batch)
         return out
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # embeddings are always float32
+        return tags
+
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names ``<backbone>_0`` ... for the embedding columns."""
         check_is_fitted(self)

@@ -40,10 +40,13 @@ class TransferClassifier(BaseImageClassifier):
         checkpoint (``.pth``/``.pt`` loaded with ``weights_only=True``, or
         ``.safetensors``; e.g. one written by :meth:`save_weights`), or None
         for random initialisation.
-    freeze : "backbone", "none" or int, default="backbone"
-        What stays frozen before the fine-tuning epochs: everything but the
-        head, nothing, or the first ``freeze`` blocks (those stay frozen
-        throughout).
+    freeze : "none", "backbone" or int, default="none"
+        What stays frozen before the fine-tuning epochs: nothing (every layer
+        trains from the start, the backbone at the lower rate), everything
+        but the head, or the first ``freeze`` blocks (those stay frozen
+        throughout). The default was chosen by ``benchmarks/bench_transfer.py``
+        (see ``benchmarks/RESULTS.md``); ``"backbone"`` is cheaper per epoch
+        and the safer choice for large pretrained networks on tiny data.
     fine_tune_epochs : int, default=5
         Final epochs with the backbone unfrozen (``freeze="backbone"`` only).
     backbone_lr_ratio : float, default=0.1
@@ -82,7 +85,7 @@ class TransferClassifier(BaseImageClassifier):
         backbone: str = "resnet18",
         *,
         weights: str | None = "DEFAULT",
-        freeze: str | int = "backbone",
+        freeze: str | int = "none",
         fine_tune_epochs: int = 5,
         backbone_lr_ratio: float = 0.1,
         input_size: tuple[int, int] | None = None,

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_imgcls import CNNClassifier
+from sklearn_imgcls import BackboneFeatures, CNNClassifier, TransferClassifier
 
 # Checks known to fail, each with the reason; keep this list short.
 EXPECTED_FAILURES: dict[str, str] = {}
@@ -11,7 +11,14 @@ EXPECTED_FAILURES: dict[str, str] = {}
 def _instances():
     # More epochs and a larger rate than the defaults: the checks fit tiny
     # tabular problems (e.g. 2 features) and require them to be learned.
-    return [CNNClassifier(max_epochs=30, lr=1e-2, batch_size=32, random_state=0)]
+    return [
+        CNNClassifier(max_epochs=30, lr=1e-2, batch_size=32, random_state=0),
+        TransferClassifier(
+            "simple_cnn", weights=None, freeze="none", max_epochs=30, lr=1e-2, backbone_lr_ratio=1.0,
+            fine_tune_epochs=0, batch_size=32, random_state=0,
+        ),
+        BackboneFeatures("simple_cnn", weights=None),
+    ]
 
 
 @parametrize_with_checks(_instances(), expected_failed_checks=lambda est: EXPECTED_FAILURES)

@@ -49,7 +49,8 @@ SMALL = dict(input_size=(32, 32), batch_size=20, random_state=0)
 
 def test_weights_name_loads_the_cached_torchvision_file(torch_home, rgb_blobs):
     X, y = rgb_blobs
-    clf = TransferClassifier(ARCH, weights="DEFAULT", max_epochs=1, fine_tune_epochs=0, **SMALL).fit(X, y)
+    clf = TransferClassifier(ARCH, weights="DEFAULT", freeze="backbone", max_epochs=1, fine_tune_epochs=0, **SMALL)
+    clf.fit(X, y)
     backbone = clf.net_.module_.backbone
     loaded, reference = backbone.state_dict(), torch_home.state_dict()
     for name in ("features.0.0.weight", "features.3.block.0.0.weight"):
