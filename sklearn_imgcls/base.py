@@ -289,7 +289,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 logits = module(batch.to(device, non_blocking=True))
                 probabilities[start : start + len(batch)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
                 start += len(batch)
-        return probabilities.astype(np.float64)
+        probabilities = probabilities.astype(np.float64)
+        return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
 
     def predict(self, X: Any) -> np.ndarray:
         """Return the predicted class label of each image (labels as given to ``fit``)."""

@@ -40,7 +40,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "efficientnet_b0": ("EfficientNet-B0 (Tan & Le, 2019), 5.3M parameters", "features"),
     "mobilenet_v3_large": ("MobileNetV3-Large (Howard et al., 2019), 5.5M parameters", "features"),
     "convnext_tiny": ("ConvNeXt-Tiny (Liu et al., 2022), 28.6M parameters", "features"),
-    "vit_b_16": ("ViT-B/16 (Dosovitskiy et al., 2021), 86.6M parameters", "encoder"),
+    "vit_b_16": ("ViT-B/16 (Dosovitskiy et al., 2021), 86.6M parameters", "encoder.layers.encoder_layer_11.ln_1"),
 }
 
 #: smallest input side each family accepts without upsampling

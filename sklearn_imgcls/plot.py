@@ -1,0 +1,250 @@
+"""Figures for understanding a model: errors, curves, training, data, search, explanations.
+
+Every function returns a :class:`matplotlib.figure.Figure` and never calls
+``plt.show()``. scikit-learn's displays draw where they fit
+(``ConfusionMatrixDisplay``, ``RocCurveDisplay``, ``PrecisionRecallDisplay``).
+Functions that need predictions take an optional ``proba`` (the output of
+``estimator.predict_proba(X)``) so several figures share one inference pass.
+matplotlib is an optional dependency: ``pip install 'sklearn-imgcls[plot]'``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .metrics import predictions
+
+__all__ = [
+    "plot_cam",
+    "plot_class_distribution",
+    "plot_confusion_matrix",
+    "plot_history",
+    "plot_precision_recall",
+    "plot_roc",
+    "plot_search",
+    "plot_top_losses",
+]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("Plotting needs matplotlib: pip install 'sklearn-imgcls[plot]'.") from None
+    return plt
+
+
+def plot_confusion_matrix(estimator: Any, X: Any, y: Any, *, normalize: str | None = None, proba=None):
+    """Confusion matrix, counts (``normalize=None``) or rates (``"true"``, ``"pred"``, ``"all"``)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    y_pred, _ = predictions(estimator, X, proba)
+    size = max(4.0, 0.5 * len(estimator.classes_) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay.from_predictions(
+        np.asarray(y), y_pred, labels=estimator.classes_, normalize=normalize, ax=ax, colorbar=False,
+        values_format=".2f" if normalize else "d", xticks_rotation=45,
+    )
+    ax.set_title("Confusion matrix" + (f" (normalised over {normalize})" if normalize else " (counts)"))
+    fig.tight_layout()
+    return fig
+
+
+def _one_vs_rest(estimator, y, proba):
+    from sklearn.preprocessing import label_binarize
+
+    classes = estimator.classes_
+    y_bin = label_binarize(np.asarray(y), classes=classes)
+    if len(classes) == 2:
+        y_bin = np.hstack([1 - y_bin, y_bin])
+    return classes, y_bin
+
+
+def plot_roc(estimator: Any, X: Any, y: Any, *, proba=None):
+    """One-vs-rest ROC curve per class, plus the micro and macro averages."""
+    from sklearn.metrics import RocCurveDisplay, auc, roc_curve
+
+    plt = _pyplot()
+    _, proba = predictions(estimator, X, proba)
+    classes, y_bin = _one_vs_rest(estimator, y, proba)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    grid = np.linspace(0, 1, 201)
+    tprs = []
+    for i, label in enumerate(classes):
+        if y_bin[:, i].min() == y_bin[:, i].max():
+            continue  # class absent from y: no curve
+        RocCurveDisplay.from_predictions(y_bin[:, i], proba[:, i], name=f"class {label}", ax=ax)
+        fpr, tpr, _ = roc_curve(y_bin[:, i], proba[:, i])
+        tprs.append(np.interp(grid, fpr, tpr))
+    fpr, tpr, _ = roc_curve(y_bin.ravel(), proba.ravel())
+    ax.plot(fpr, tpr, "k--", lw=2, label=f"micro-average (AUC = {auc(fpr, tpr):.3f})")
+    macro = np.mean(tprs, axis=0)
+    ax.plot(grid, macro, "k:", lw=2, label=f"macro-average (AUC = {auc(grid, macro):.3f})")
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title("ROC curves (one-vs-rest)")
+    ax.legend(fontsize="small", loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_recall(estimator: Any, X: Any, y: Any, *, proba=None):
+    """One-vs-rest precision-recall curve per class."""
+    from sklearn.metrics import PrecisionRecallDisplay
+
+    plt = _pyplot()
+    _, proba = predictions(estimator, X, proba)
+    classes, y_bin = _one_vs_rest(estimator, y, proba)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    for i, label in enumerate(classes):
+        if y_bin[:, i].max() == 0:
+            continue
+        PrecisionRecallDisplay.from_predictions(y_bin[:, i], proba[:, i], name=f"class {label}", ax=ax)
+    ax.set_title("Precision-recall curves (one-vs-rest)")
+    ax.legend(fontsize="small", loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(estimator: Any):
+    """Training curves from the skorch history: losses, and tracked validation scores."""
+    plt = _pyplot()
+    history = estimator.history_
+    epochs = history[:, "epoch"]
+    scores = sorted({k for row in history for k in row if k.startswith("valid_") and k != "valid_loss" and not k.endswith(("_best", "_batch_count"))})
+    fig, axes = plt.subplots(1, 2 if scores else 1, figsize=(11 if scores else 6, 4), squeeze=False)
+    for key in ("train_loss", "valid_loss"):
+        values = [row.get(key) for row in history]
+        if all(v is not None for v in values):
+            axes[0, 0].plot(epochs, values, marker="o", label=key.replace("_", " "))
+    axes[0, 0].set_xlabel("epoch")
+    axes[0, 0].set_ylabel("loss")
+    axes[0, 0].set_title("Loss per epoch")
+    axes[0, 0].legend()
+    if scores:
+        for key in scores:
+            axes[0, 1].plot(epochs, [row.get(key) for row in history], marker="o", label=key.replace("_", " "))
+        axes[0, 1].set_xlabel("epoch")
+        axes[0, 1].set_ylabel("score")
+        axes[0, 1].set_title("Validation scores per epoch")
+        axes[0, 1].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_distribution(y: Any, y_test: Any = None):
+    """Images per class (training, and test when given), with the imbalance ratio."""
+    plt = _pyplot()
+    labels, counts = np.unique(np.asarray(y), return_counts=True)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(labels) + 2), 4))
+    width = 0.4 if y_test is not None else 0.8
+    positions = np.arange(len(labels))
+    ax.bar(positions - (width / 2 if y_test is not None else 0), counts, width, label="train")
+    if y_test is not None:
+        test = dict(zip(*np.unique(np.asarray(y_test), return_counts=True)))
+        ax.bar(positions + width / 2, [test.get(label, 0) for label in labels], width, label="test")
+        ax.legend()
+    ax.set_xticks(positions, [str(label) for label in labels], rotation=45)
+    ax.set_xlabel("class")
+    ax.set_ylabel("images")
+    ax.set_title(f"Class distribution (imbalance ratio {counts.max() / counts.min():.1f})")
+    fig.tight_layout()
+    return fig
+
+
+def _display_images(estimator: Any, X: Any, indices: np.ndarray) -> np.ndarray:
+    from .data import as_image_data
+
+    data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
+    if data.in_memory:
+        images = data.tensor[indices]
+    else:
+        import torch
+
+        from .images import read_image
+
+        images = torch.from_numpy(np.stack([read_image(data.paths[i], data.image_shape) for i in indices]))
+    images = images.float().numpy()
+    flat = images.reshape(len(images), -1)
+    low, high = flat.min(axis=1)[:, None, None, None], flat.max(axis=1)[:, None, None, None]
+    images = (images - low) / np.maximum(high - low, 1e-12)
+    return images.transpose(0, 2, 3, 1)  # NHWC in [0, 1]
+
+
+def _grid(n: int):
+    cols = min(n, 5)
+    return math.ceil(n / cols), cols
+
+
+def plot_top_losses(estimator: Any, X: Any, y: Any, *, n: int = 9, proba=None):
+    """The ``n`` most confidently wrong images: true and predicted label, loss and probability."""
+    plt = _pyplot()
+    y_pred, proba = predictions(estimator, X, proba)
+    classes = list(estimator.classes_)
+    true_index = np.asarray([classes.index(label) for label in np.asarray(y)])
+    p_true = proba[np.arange(len(proba)), true_index]
+    losses = -np.log(np.clip(p_true, 1e-12, 1.0))
+    order = np.argsort(-losses)[: max(1, min(n, len(losses)))]
+    images = _display_images(estimator, X, order)
+    rows, cols = _grid(len(order))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.9 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, i in zip(axes.ravel(), images, order):
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image[..., :3], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"true {np.asarray(y)[i]} / pred {y_pred[i]}\nloss {losses[i]:.2f}, p={p_true[i]:.2f}", fontsize=8)
+    fig.suptitle("Top losses: the most confidently wrong images")
+    fig.tight_layout()
+    return fig
+
+
+def plot_search(search: Any):
+    """Mean cross-validated score (± std) against each searched parameter of a fitted search."""
+    plt = _pyplot()
+    if not hasattr(search, "cv_results_"):
+        raise ValueError("plot_search needs a fitted GridSearchCV/RandomizedSearchCV (it has no cv_results_).")
+    results = search.cv_results_
+    params = [key[len("param_") :] for key in results if key.startswith("param_")]
+    fig, axes = plt.subplots(1, len(params), figsize=(4.5 * len(params), 4), squeeze=False)
+    for ax, param in zip(axes.ravel(), params):
+        values = [str(v) for v in results[f"param_{param}"]]
+        ax.errorbar(values, results["mean_test_score"], yerr=results["std_test_score"], fmt="o", capsize=4)
+        ax.set_xlabel(param)
+        ax.set_ylabel("mean test score")
+        ax.set_title(param)
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle(f"Search results (best: {search.best_score_:.3f})")
+    fig.tight_layout()
+    return fig
+
+
+def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int = 8, alpha: float = 0.5):
+    """Overlay explanation maps on the first ``n`` images.
+
+    ``maps`` are those of :func:`~sklearn_imgcls.explain.grad_cam` or
+    :func:`~sklearn_imgcls.explain.occlusion_sensitivity` for ``X``; Grad-CAM
+    is computed when omitted.
+    """
+    plt = _pyplot()
+    from .explain import grad_cam
+
+    first = X[:n]  # arrays, lists and pandas Series all slice
+    maps = grad_cam(estimator, first) if maps is None else np.asarray(maps)[:n]
+    count = len(maps)
+    images = _display_images(estimator, first, np.arange(count))
+    predicted = estimator.predict(first)
+    rows, cols = _grid(count)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, cam, label in zip(axes.ravel(), images, maps, predicted):
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image[..., :3], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(cam, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        ax.set_title(f"pred {label}", fontsize=8)
+    fig.suptitle("Class activation maps")
+    fig.tight_layout()
+    return fig
