@@ -11,6 +11,7 @@ inference loop. Subclasses implement :meth:`BaseImageClassifier._build_backbone`
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from .data import ImageData, as_image_data, channel_statistics
 from .iterators import BatchIterator
 from .network import ImageNetwork
 from .registry import ComponentChain, get_registry
+from .resampling import ResampledSplit
 
 __all__ = ["BaseImageClassifier"]
 
@@ -92,6 +94,11 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         data = as_image_data(X, self.image_shape)
         classes, y_encoded = self._encode_labels(y, len(data))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        if settings["resampler"] is not None and not data.in_memory:
+            raise ValueError(
+                f"The sampler {self.sampler!r} resamples images in memory; load the files into an "
+                "array first, or use sampler='oversample'."
+            )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             yield self._initialized_net(data, classes, y_encoded, settings, seed), data, classes, y_encoded
@@ -100,8 +107,12 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """Build network, loss and skorch net for ``data`` (under the caller's seed)."""
         module, callbacks, net_params = self._build_network(data, len(classes), settings)
         class_weight = self._class_weight_tensor(classes, y_encoded)
-        criterion = get_registry().build("loss", self.loss, class_weight=class_weight, **settings["loss_params"])
-        return self._make_net(module, criterion, settings, seed, y_encoded, callbacks, net_params)
+        registry = get_registry()
+        extra = {}
+        if "class_priors" in inspect.signature(registry.get("loss", self.loss).build).parameters:
+            extra["class_priors"] = torch.as_tensor(np.bincount(y_encoded) / len(y_encoded), dtype=torch.float32)
+        criterion = registry.build("loss", self.loss, class_weight=class_weight, **extra, **settings["loss_params"])
+        return self._make_net(module, criterion, settings, seed, y_encoded, callbacks, net_params, classes)
 
     def _validate_params(self) -> dict[str, Any]:
         self._validate_extra_params()
@@ -121,11 +132,16 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             "optimizer_params": P.check_dict("optimizer_params", self.optimizer_params),
             "augment": ComponentChain("augmentation", P.check_augment(self.augment)).build(),
             "sampler": None,
+            "resampler": None,
         }
         if self.sampler is not None:
             if not isinstance(self.sampler, str):
                 raise TypeError(f"sampler must be None or a sampler name, got {self.sampler!r}.")
-            settings["sampler"] = ComponentChain("sampler", [(self.sampler, {})]).build()
+            built = registry.build("sampler", self.sampler)
+            if hasattr(built, "fit_resample"):  # imbalanced-learn API: once, before training
+                settings["resampler"] = built
+            else:
+                settings["sampler"] = ComponentChain("sampler", [(self.sampler, {})]).build()
         if settings["early_stopping"] and not settings["validation_fraction"]:
             raise ValueError(
                 "early_stopping needs a validation split to watch: set validation_fraction "
@@ -188,7 +204,9 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         mean, std = channel_statistics(images)
         return mean, torch.where(std > 1e-12, std, torch.ones_like(std))
 
-    def _make_net(self, module, criterion, settings, seed, y_encoded, extra_callbacks, net_params) -> NeuralNetClassifier:
+    def _make_net(
+        self, module, criterion, settings, seed, y_encoded, extra_callbacks, net_params, classes=None
+    ) -> NeuralNetClassifier:
         callbacks = list(self.callbacks or []) + list(extra_callbacks)
         for name in settings["scoring"]:
             callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
@@ -202,6 +220,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             train_split = ValidSplit(
                 settings["validation_fraction"], stratified=bool(counts.min() >= 2), random_state=seed
             )
+        if settings["resampler"] is not None:
+            train_split = ResampledSplit(settings["resampler"], train_split, seed, classes=classes)
         generator = torch.Generator().manual_seed(seed)
         optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
         params = dict(

@@ -1,4 +1,9 @@
-"""Built-in losses (plugin): cross-entropy and label-smoothed cross-entropy."""
+"""Built-in losses (plugin): cross-entropy, label smoothing, focal, logit adjustment.
+
+All take logits and integer targets (or class-probability targets, as mixing
+augmentations produce) and honour ``class_weight``. A loss builder that takes
+a ``class_priors`` argument receives the training set's class frequencies.
+"""
 
 from __future__ import annotations
 
@@ -45,10 +50,90 @@ def label_smoothing(class_weight: torch.Tensor | None = None, smoothing: float =
     return nn.CrossEntropyLoss(weight=class_weight, label_smoothing=smoothing)
 
 
+def _as_probabilities(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    if targets.ndim == 2:
+        return targets.float()
+    return torch.nn.functional.one_hot(targets.long(), num_classes).float()
+
+
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al., 2017): ``-(1 - p_t)^gamma * log p_t``, ``class_weight`` as alpha.
+
+    Parameters
+    ----------
+    class_weight : torch.Tensor or None
+        Per-class weights (the paper's alpha); the mean is weighted like
+        PyTorch's weighted cross-entropy.
+    gamma : float
+        Focusing strength; 0 gives cross-entropy.
+    """
+
+    def __init__(self, class_weight: torch.Tensor | None = None, gamma: float = 2.0) -> None:
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma!r}.")
+        self.gamma = float(gamma)
+        self.register_buffer("class_weight", class_weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        log_p = torch.log_softmax(logits, dim=1)
+        q = _as_probabilities(targets, logits.shape[1])
+        per_sample = -(q * (1 - log_p.exp()) ** self.gamma * log_p).sum(dim=1)
+        if self.class_weight is None:
+            return per_sample.mean()
+        weights = q @ self.class_weight
+        return (weights * per_sample).sum() / weights.sum()
+
+
+class LogitAdjustedLoss(nn.Module):
+    """Logit-adjusted cross-entropy (Menon et al., 2021): ``CE(logits + tau * log prior, y)``.
+
+    Training with priors added to the logits and predicting with the raw
+    logits targets the balanced error, the metric that matters under class
+    imbalance.
+
+    Parameters
+    ----------
+    class_priors : torch.Tensor
+        Training-set class frequencies (the estimator passes them).
+    class_weight : torch.Tensor or None
+        Per-class weights, as in cross-entropy.
+    tau : float
+        Strength of the adjustment (1.0 in the paper).
+    """
+
+    def __init__(self, class_priors: torch.Tensor, class_weight: torch.Tensor | None = None, tau: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("adjustment", float(tau) * torch.log(torch.as_tensor(class_priors, dtype=torch.float32).clamp_min(1e-12)))
+        self.loss = nn.CrossEntropyLoss(weight=class_weight)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.loss(logits + self.adjustment, targets)
+
+
+def focal(class_weight: torch.Tensor | None = None, gamma: float = 2.0) -> nn.Module:
+    """Focal loss; see :class:`FocalLoss`."""
+    return FocalLoss(class_weight, gamma)
+
+
+def logit_adjustment(
+    class_weight: torch.Tensor | None = None, class_priors: torch.Tensor | None = None, tau: float = 1.0
+) -> nn.Module:
+    """Logit-adjusted cross-entropy; see :class:`LogitAdjustedLoss`."""
+    if class_priors is None:
+        raise ValueError("logit_adjustment needs class_priors (the estimators pass the training frequencies).")
+    return LogitAdjustedLoss(class_priors, class_weight, tau)
+
+
 @hookimpl
 def register_losses() -> list[LossSpec]:
-    """Register ``cross_entropy`` and ``label_smoothing``."""
+    """Register ``cross_entropy``, ``label_smoothing``, ``focal`` and ``logit_adjustment``."""
     return [
         LossSpec("cross_entropy", cross_entropy, "softmax cross-entropy; honours class_weight"),
         LossSpec("label_smoothing", label_smoothing, "cross-entropy with smoothed targets (0.1)"),
+        LossSpec("focal", focal, "focal loss (Lin et al., 2017), gamma=2; class_weight as alpha", tags=("imbalance",)),
+        LossSpec(
+            "logit_adjustment", logit_adjustment, "logit-adjusted CE (Menon et al., 2021) for balanced error",
+            tags=("imbalance",),
+        ),
     ]

@@ -1,7 +1,9 @@
-"""Built-in training-set samplers (plugin): class-balanced over/undersampling.
+"""Built-in training-set samplers (plugin): class-balanced over/undersampling, SMOTE.
 
-A sampler is called once per epoch with the encoded training labels and
-returns, in random order, the indices that epoch visits.
+A sampler is either called once per epoch with the encoded training labels
+and returns, in random order, the indices that epoch visits; or it is an
+imbalanced-learn style object with ``fit_resample(X, y)``, applied once to
+the flattened in-memory training images before training (``smote``).
 """
 
 from __future__ import annotations
@@ -44,10 +46,26 @@ def undersample() -> Sample:
     return _balanced(lambda counts: int(counts.min()), replacement=False)
 
 
+def smote(k_neighbors: int = 5):
+    """SMOTE (Chawla et al., 2002) from imbalanced-learn, in pixel space.
+
+    Synthesises minority-class images by interpolating between neighbours
+    until every class is as large as the largest.
+    """
+    try:
+        from imblearn.over_sampling import SMOTE
+    except ImportError:
+        raise ImportError(
+            "The 'smote' sampler needs imbalanced-learn: pip install 'sklearn-imgcls[imbalance]'."
+        ) from None
+    return SMOTE(k_neighbors=k_neighbors)
+
+
 @hookimpl
 def register_samplers() -> list[SamplerSpec]:
-    """Register ``oversample`` and ``undersample``."""
+    """Register ``oversample``, ``undersample`` and ``smote``."""
     return [
         SamplerSpec("oversample", oversample, "class-balanced epochs, minority classes repeated"),
         SamplerSpec("undersample", undersample, "class-balanced epochs, majority classes cut"),
+        SamplerSpec("smote", smote, "SMOTE in pixel space (imbalanced-learn), once before training", tags=("imbalance",)),
     ]
