@@ -33,6 +33,9 @@ from .iterators import BatchIterator
 from .network import ImageNetwork
 from .registry import ComponentChain, get_registry
 from .resampling import ResampledSplit
+from .tta import test_time_views
+from .skorch_net import ImageNeuralNet, per_sample_criterion
+from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
 
 __all__ = ["BaseImageClassifier"]
 
@@ -59,7 +62,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """Validate subclass-specific parameters (called first in ``fit``)."""
 
     # -- fit -------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> "BaseImageClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseImageClassifier":
         """Train the network on images ``X`` with labels ``y``.
 
         Parameters
@@ -68,13 +71,17 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             Images in any layout :mod:`sklearn_imgcls.data` accepts.
         y : array-like of shape (n_samples,)
             Class labels: integers or strings.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each image in the loss (training and
+            validation): each batch's loss is ``sum(w_i * l_i) / sum(w_i)``,
+            multiplied with ``class_weight`` where both are given.
 
         Returns
         -------
         self
         """
-        with self._training_session(X, y) as (net, data, classes, y_encoded):
-            net.fit(data.dataset(torch.as_tensor(y_encoded)), y_encoded)
+        with self._training_session(X, y, sample_weight=sample_weight) as (net, data, classes, y_encoded, weights):
+            net.fit(data.dataset(torch.as_tensor(y_encoded), weights), y_encoded)
         self.classes_ = classes
         self.image_shape_ = data.image_shape
         self.n_features_in_ = int(np.prod(data.image_shape))
@@ -83,16 +90,23 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     @contextlib.contextmanager
-    def _training_session(self, X: Any, y: Any, **setting_overrides: Any):
+    def _training_session(self, X: Any, y: Any, sample_weight: Any = None, **setting_overrides: Any):
         """Validate, resolve inputs and labels, and build the skorch net under the seed.
 
-        Yields ``(net, data, classes, y_encoded)``; torch's global RNG is
+        Yields ``(net, data, classes, y_encoded, weights)`` (``weights``: the
+        validated sample weights or None); torch's global RNG is
         seeded from ``random_state`` inside the block (dropout, initialisation)
         and restored after it.
         """
         settings = {**self._validate_params(), **setting_overrides}
         data = as_image_data(X, self.image_shape)
         classes, y_encoded = self._encode_labels(y, len(data))
+        weights = P.check_sample_weight(sample_weight, len(data))
+        if weights is not None and settings["resampler"] is not None:
+            raise ValueError(
+                f"sample_weight cannot be combined with sampler={self.sampler!r}: the images it synthesises "
+                "have no weight. Drop one of them (class_weight='balanced' also counters imbalance)."
+            )
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if settings["resampler"] is not None and not data.in_memory:
             raise ValueError(
@@ -101,9 +115,10 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            yield self._initialized_net(data, classes, y_encoded, settings, seed), data, classes, y_encoded
+            net = self._initialized_net(data, classes, y_encoded, settings, seed, weighted=weights is not None)
+            yield net, data, classes, y_encoded, weights
 
-    def _initialized_net(self, data, classes, y_encoded, settings, seed) -> NeuralNetClassifier:
+    def _initialized_net(self, data, classes, y_encoded, settings, seed, weighted=False) -> NeuralNetClassifier:
         """Build network, loss and skorch net for ``data`` (under the caller's seed)."""
         module, callbacks, net_params = self._build_network(data, len(classes), settings)
         class_weight = self._class_weight_tensor(classes, y_encoded)
@@ -112,6 +127,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         if "class_priors" in inspect.signature(registry.get("loss", self.loss).build).parameters:
             extra["class_priors"] = torch.as_tensor(np.bincount(y_encoded) / len(y_encoded), dtype=torch.float32)
         criterion = registry.build("loss", self.loss, class_weight=class_weight, **extra, **settings["loss_params"])
+        if weighted:
+            criterion = per_sample_criterion(criterion, self.loss)
         return self._make_net(module, criterion, settings, seed, y_encoded, callbacks, net_params, classes)
 
     def _validate_params(self) -> dict[str, Any]:
@@ -130,18 +147,18 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             "scoring": P.check_scoring(self.scoring),
             "loss_params": P.check_dict("loss_params", self.loss_params),
             "optimizer_params": P.check_dict("optimizer_params", self.optimizer_params),
-            "augment": ComponentChain("augmentation", P.check_augment(self.augment)).build(),
+            "augment": ComponentChain("augmentation", P.check_augment(self.augment, AUGMENT_PRESETS)).build(),
+            "tta": P.check_tta(self.tta),
             "sampler": None,
             "resampler": None,
         }
-        if self.sampler is not None:
-            if not isinstance(self.sampler, str):
-                raise TypeError(f"sampler must be None or a sampler name, got {self.sampler!r}.")
-            built = registry.build("sampler", self.sampler)
-            if hasattr(built, "fit_resample"):  # imbalanced-learn API: once, before training
+        sampler = P.check_sampler(self.sampler)
+        if sampler is not None:
+            built = registry.build("sampler", sampler[0], **sampler[1])
+            if hasattr(built, "fit_resample"):  # imbalanced-learn API: once, on the training split
                 settings["resampler"] = built
             else:
-                settings["sampler"] = ComponentChain("sampler", [(self.sampler, {})]).build()
+                settings["sampler"] = ComponentChain("sampler", [sampler]).build()
         if settings["early_stopping"] and not settings["validation_fraction"]:
             raise ValueError(
                 "early_stopping needs a validation split to watch: set validation_fraction "
@@ -241,12 +258,13 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__generator=generator,
             iterator_train__augment=settings["augment"] if settings["augment"].items else None,
             iterator_train__sampler=settings["sampler"],
+            iterator_train__num_classes=len(classes) if classes is not None else int(y_encoded.max()) + 1,
             iterator_valid=BatchIterator,
             verbose=settings["verbose"],
             **optimizer_params,
         )
         params.update(net_params)
-        return NeuralNetClassifier(**params)
+        return ImageNeuralNet(**params)
 
     def save_weights(self, path: str) -> None:
         """Save the fitted network (weights and input normalisation) for transfer.
@@ -277,7 +295,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
         P.check_int("num_steps", num_steps, minimum=2)
-        with self._training_session(X, y, validation_fraction=None) as (net, data, _, y_encoded):
+        with self._training_session(X, y, validation_fraction=None) as (net, data, _, y_encoded, _weights):
             net.initialize()
             return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
 
@@ -299,6 +317,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         numpy.ndarray of shape (n_samples, n_classes)
         """
         data = self._images(X)
+        views = P.check_tta(getattr(self, "tta", None))
         module = self.net_.module_
         device = torch.device(self.net_.device)
         module.eval()
@@ -306,8 +325,11 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         start = 0
         with torch.inference_mode():
             for batch in data.batches(self.batch_size):
-                logits = module(batch.to(device, non_blocking=True))
-                probabilities[start : start + len(batch)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+                batch = batch.to(device, non_blocking=True)
+                summed = torch.softmax(module(batch).float(), dim=1)
+                for view in test_time_views(batch, views):
+                    summed += torch.softmax(module(view).float(), dim=1)
+                probabilities[start : start + len(batch)] = summed.cpu().numpy()
                 start += len(batch)
         probabilities = probabilities.astype(np.float64)
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64

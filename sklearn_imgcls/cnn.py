@@ -55,10 +55,19 @@ class CNNClassifier(BaseImageClassifier):
     scoring : str, list of str or None, default=None
         scikit-learn scorer names tracked on the validation split each epoch.
     augment : str, list or None, default=None
-        Augmentation names (or ``(name, params)`` pairs) applied to training
-        batches; see :func:`sklearn_imgcls.list_augmentations`.
-    sampler : str or None, default=None
-        Per-epoch resampling of the training set, e.g. ``"oversample"``.
+        Training-only augmentation: a preset (``"light"``, ``"standard"``,
+        ``"strong"``; all include horizontal flips) or a list of
+        augmentation names / ``(name, params)`` pairs applied in order to
+        each training batch; see :func:`sklearn_imgcls.list_augmentations`.
+    sampler : str, (str, dict) or None, default=None
+        Rebalancing of the training split: ``"oversample"``,
+        ``"undersample"`` (per epoch) or ``"smote"`` (once, on the training
+        split only), optionally with parameters, e.g.
+        ``("smote", {"k_neighbors": 3})``.
+    tta : str, list or None, default=None
+        Test-time augmentation: ``predict_proba`` averages the probabilities
+        of the image and of these views: ``"flip_h"``, ``"flip_v"``,
+        ``"shift"`` (four one-pixel-per-16 shifts).
     normalize : bool, default=True
         Standardise each channel with the training images' mean and std.
     device : str, default="auto"
@@ -112,7 +121,8 @@ class CNNClassifier(BaseImageClassifier):
         early_stopping: int | None = None,
         scoring: str | list | None = None,
         augment: str | list | None = None,
-        sampler: str | None = None,
+        sampler: str | tuple | None = None,
+        tta: str | list | None = None,
         normalize: bool = True,
         device: str = "auto",
         random_state: Any = None,
@@ -135,6 +145,7 @@ class CNNClassifier(BaseImageClassifier):
         self.scoring = scoring
         self.augment = augment
         self.sampler = sampler
+        self.tta = tta
         self.normalize = normalize
         self.device = device
         self.random_state = random_state

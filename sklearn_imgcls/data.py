@@ -63,11 +63,16 @@ class ImageData:
         """Whether the images are held in memory."""
         return self.tensor is not None
 
-    def dataset(self, y: torch.Tensor | None = None) -> Dataset:
-        """Return a skorch dataset over the images (and encoded labels ``y``)."""
+    def dataset(self, y: torch.Tensor | None = None, sample_weight: torch.Tensor | None = None) -> Dataset:
+        """Return a skorch dataset over the images (and encoded labels ``y``).
+
+        With ``sample_weight`` the dataset's inputs are dicts ``{"images",
+        "sample_weight"}``, skorch's convention for extra per-sample data.
+        """
         if self.in_memory:
-            return Dataset(self.tensor, y)
-        return ImageFileDataset(self.paths, y, self.image_shape)
+            X = self.tensor if sample_weight is None else {"images": self.tensor, "sample_weight": sample_weight}
+            return Dataset(X, y)
+        return ImageFileDataset(self.paths, y, self.image_shape, sample_weight)
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
         """Yield consecutive batches of images, in order, for inference."""

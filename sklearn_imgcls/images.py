@@ -88,13 +88,24 @@ class ImageFileDataset(Dataset):
         Encoded labels.
     image_shape : tuple of int
         ``(C, H, W)`` every image is converted and resized to.
+    sample_weight : torch.Tensor or None
+        Per-image weights; when given, items are ``({"images", "sample_weight"}, y)``.
     """
 
-    def __init__(self, paths: np.ndarray, y: torch.Tensor | None, image_shape: tuple[int, int, int]):
+    def __init__(
+        self,
+        paths: np.ndarray,
+        y: torch.Tensor | None,
+        image_shape: tuple[int, int, int],
+        sample_weight: torch.Tensor | None = None,
+    ):
         super().__init__(paths, y)
         self.image_shape = tuple(image_shape)
+        self.sample_weight = sample_weight
 
     def __getitem__(self, i: int):
         image = torch.from_numpy(read_image(self.X[i], self.image_shape))
         target = self.y[i] if self.y is not None else torch.tensor(0)
+        if self.sample_weight is not None:
+            return {"images": image, "sample_weight": self.sample_weight[i]}, target
         return image, target

@@ -10,37 +10,82 @@ and indexes whole batches at once. Datasets of files still go through a
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
+import torch.nn.functional as F
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
 
-__all__ = ["BatchIterator", "in_memory_tensors"]
+__all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors"]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
-def in_memory_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None] | None:
+def images_of(X: Any) -> Any:
+    """The images of a batch or dataset input: ``X`` itself, or ``X["images"]`` when it carries sample weights."""
+    return X["images"] if isinstance(X, Mapping) else X
+
+
+def in_memory_tensors(dataset) -> tuple[Any, torch.Tensor | None, torch.Tensor | None] | None:
     """Return ``(X, y, indices)`` when ``dataset`` holds tensors in memory.
 
-    ``indices`` is None for a whole dataset and the subset's positions for a
-    :class:`torch.utils.data.Subset` (as skorch's validation split makes).
-    Returns None for any other dataset.
+    ``X`` is the image tensor, or a dict ``{"images", "sample_weight"}`` of
+    tensors when the fit is sample-weighted. ``indices`` is None for a whole
+    dataset and the subset's positions for a :class:`torch.utils.data.Subset`
+    (as skorch's validation split makes). Returns None for any other dataset.
     """
     indices = None
     if isinstance(dataset, Subset):
         indices = torch.as_tensor(dataset.indices, dtype=torch.long)
         dataset = dataset.dataset
-    if type(dataset) is Dataset and isinstance(dataset.X, torch.Tensor):
+    if type(dataset) is Dataset and isinstance(images_of(dataset.X), torch.Tensor):
         y = dataset.y if isinstance(dataset.y, torch.Tensor) else None
         return dataset.X, y, indices
     return None
 
 
+def _take(X: Any, index: Any) -> Any:
+    if isinstance(X, Mapping):
+        return {key: value[index] for key, value in X.items()}
+    return X[index]
+
+
 def _as_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255) if images.dtype == torch.uint8 else images
+
+
+def augment_batch(
+    augment: Any,
+    images: torch.Tensor,
+    targets: torch.Tensor | None,
+    generator: torch.Generator,
+    num_classes: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Apply an augmentation (or a chain of them) to a float batch and its targets.
+
+    Per-image augmentations see only the images. Label-mixing ones
+    (``mixes_labels = True``: mixup, cutmix) get the targets one-hot encoded
+    over ``num_classes`` and return soft targets.
+
+    Returns
+    -------
+    images : torch.Tensor
+    targets : torch.Tensor or None
+        Unchanged, or ``(N, num_classes)`` soft targets after label mixing.
+    """
+    components = augment.components() if hasattr(augment, "components") else [augment]
+    for component in components:
+        if getattr(component, "mixes_labels", False):
+            if targets is None or num_classes is None:
+                raise ValueError("Label-mixing augmentations (mixup, cutmix) need labels and num_classes.")
+            if targets.ndim == 1:
+                targets = F.one_hot(targets.long(), num_classes).float()
+            images, targets = component(images, targets, generator)
+        else:
+            images = component(images, generator)
+    return images, targets
 
 
 class BatchIterator:
@@ -60,12 +105,17 @@ class BatchIterator:
     generator : torch.Generator or None
         Source of randomness for shuffling, sampling and augmentation.
     augment : callable or None
-        ``augment(images, generator)`` applied to every training batch.
+        ``augment(images, generator)`` applied to every training batch, or a
+        :class:`~sklearn_imgcls.registry.ComponentChain` of augmentations,
+        whose label-mixing members (``mixes_labels = True``) also receive and
+        return the targets, one-hot encoded.
     sampler : callable or None
         ``sample(y, generator)`` giving the indices of one epoch (replaces
         shuffling).
     num_workers : int
         DataLoader workers for datasets that are not in memory.
+    num_classes : int or None
+        Number of classes, needed to one-hot encode targets for label mixing.
     """
 
     def __init__(
@@ -77,6 +127,7 @@ class BatchIterator:
         augment: Augment | None = None,
         sampler: Sample | None = None,
         num_workers: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
@@ -85,6 +136,7 @@ class BatchIterator:
         self.augment = augment
         self.sampler = sampler
         self.num_workers = num_workers
+        self.num_classes = num_classes
         self._tensors = in_memory_tensors(dataset)
 
     def __len__(self) -> int:
@@ -108,18 +160,20 @@ class BatchIterator:
             return
         X, y, indices = self._tensors
         order = self._order(y, indices)
-        n = len(X) if order is None else len(order)
+        n = len(images_of(X)) if order is None else len(order)
         for start in range(0, n, self.batch_size):
-            if order is None:
-                xb = X[start : start + self.batch_size]
-                yb = None if y is None else y[start : start + self.batch_size]
-            else:
-                idx = order[start : start + self.batch_size]
-                xb = X[idx]
-                yb = None if y is None else y[idx]
-            if self.augment is not None:
-                xb = self.augment(_as_float(xb), self.generator)
-            yield xb, yb
+            index = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+            xb = _take(X, index)
+            yb = None if y is None else y[index]
+            yield self._augmented(xb, yb)
+
+    def _augmented(self, xb: Any, yb: torch.Tensor | None) -> tuple[Any, torch.Tensor | None]:
+        if self.augment is None:
+            return xb, yb
+        images, yb = augment_batch(self.augment, _as_float(images_of(xb)), yb, self.generator, self.num_classes)
+        if isinstance(xb, Mapping):
+            return {**xb, "images": images}, yb
+        return images, yb
 
     def _iter_loader(self):
         sampler = None
@@ -135,6 +189,4 @@ class BatchIterator:
             num_workers=self.num_workers,
         )
         for xb, yb in loader:
-            if self.augment is not None:
-                xb = self.augment(_as_float(xb), self.generator)
-            yield xb, yb
+            yield self._augmented(xb, yb)

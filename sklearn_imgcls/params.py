@@ -9,11 +9,15 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
     "OPTIMIZERS",
     "check_augment",
+    "check_sample_weight",
+    "check_sampler",
+    "check_tta",
     "check_choice",
     "check_device",
     "check_dict",
@@ -122,13 +126,10 @@ def check_scoring(value: Any) -> list[str]:
     return list(names)
 
 
-def check_augment(value: Any) -> list[tuple[str, dict]]:
-    """Resolve ``augment``: None, a name, or a list of names / (name, params) pairs."""
-    if value is None:
-        return []
+def _component_items(name: str, value: Any) -> list[tuple[str, dict]]:
     items = [value] if isinstance(value, (str, tuple)) else value
     if not isinstance(items, list):
-        _fail("augment", value, "None, an augmentation name or a list of names / (name, params) pairs", TypeError)
+        _fail(name, value, "None, a name or a list of names / (name, params) pairs", TypeError)
     resolved = []
     for item in items:
         if isinstance(item, str):
@@ -136,5 +137,53 @@ def check_augment(value: Any) -> list[tuple[str, dict]]:
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict):
             resolved.append((item[0], dict(item[1])))
         else:
-            _fail("augment item", item, "a name or a (name, params) pair", TypeError)
+            _fail(f"{name} item", item, "a name or a (name, params) pair", TypeError)
     return resolved
+
+
+def check_augment(value: Any, presets: dict[str, list[tuple[str, dict]]] | None = None) -> list[tuple[str, dict]]:
+    """Resolve ``augment``: None, a preset or augmentation name, or a list of names / (name, params) pairs."""
+    if value is None:
+        return []
+    if isinstance(value, str) and presets and value in presets:
+        return [(name, dict(params)) for name, params in presets[value]]
+    return _component_items("augment", value)
+
+
+def check_sampler(value: Any) -> tuple[str, dict] | None:
+    """Resolve ``sampler``: None, a sampler name, or a ``(name, params)`` pair."""
+    if value is None:
+        return None
+    if isinstance(value, list) or (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (list, tuple))):
+        _fail("sampler", value, "None, a sampler name or one (name, params) pair", TypeError)
+    return _component_items("sampler", value)[0]
+
+
+TTA_VIEWS = ("flip_h", "flip_v", "shift")
+
+
+def check_tta(value: Any) -> list[str]:
+    """Resolve ``tta``: None, a view name or a list of them (see :data:`TTA_VIEWS`)."""
+    if value is None:
+        return []
+    views = [value] if isinstance(value, str) else value
+    if not isinstance(views, (list, tuple)) or not all(isinstance(v, str) for v in views):
+        _fail("tta", value, f"None, one of {TTA_VIEWS} or a list of them", TypeError)
+    unknown = [v for v in views if v not in TTA_VIEWS]
+    if unknown:
+        _fail("tta", value, f"None, one of {TTA_VIEWS} or a list of them (unknown: {unknown})")
+    return list(dict.fromkeys(views))
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> torch.Tensor | None:
+    """Return ``sample_weight`` as a float32 tensor of ``n_samples`` finite, non-negative weights."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64) if not np.isscalar(sample_weight) else np.full(n_samples, float(sample_weight))
+    if weights.ndim != 1 or len(weights) != n_samples:
+        raise ValueError(f"sample_weight must be a 1-D array of {n_samples} weights (one per image), got shape {weights.shape}.")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight must hold finite, non-negative numbers; found negative, NaN or infinite values.")
+    if weights.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: at least one image must have a positive weight.")
+    return torch.from_numpy(weights.astype(np.float32))

@@ -18,6 +18,7 @@ import numpy as np
 from .metrics import predictions
 
 __all__ = [
+    "plot_augmentations",
     "plot_cam",
     "plot_class_distribution",
     "plot_confusion_matrix",
@@ -246,5 +247,66 @@ def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int =
         ax.imshow(cam, cmap="jet", alpha=alpha, vmin=0, vmax=1)
         ax.set_title(f"pred {label}", fontsize=8)
     fig.suptitle("Class activation maps")
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentations(
+    X: Any,
+    augment: Any = "standard",
+    *,
+    image_shape: Any = None,
+    n_images: int = 6,
+    n_views: int = 5,
+    random_state: int = 0,
+):
+    """Preview augmentation: each row shows an image and ``n_views`` augmented versions of it.
+
+    Parameters
+    ----------
+    X : array-like, sequence of file paths or of PIL images
+        Images in any layout the estimators accept; the first ``n_images``
+        are shown.
+    augment : str or list
+        What the estimators' ``augment`` parameter accepts: a preset or a
+        list of names / ``(name, params)`` pairs.
+    image_shape : tuple of int or None
+        ``(C, H, W)`` for flat rows, as the estimators' ``image_shape``.
+    n_images, n_views : int
+        Rows and augmented columns.
+    random_state : int
+        Seed of the augmentation draws.
+    """
+    import torch
+
+    from .builtin.augmentations import PRESETS
+    from .data import as_image_data
+    from .iterators import augment_batch
+    from .params import check_augment, check_int
+    from .registry import ComponentChain
+
+    plt = _pyplot()
+    n_images, n_views = check_int("n_images", n_images), check_int("n_views", n_views)
+    chain = ComponentChain("augmentation", check_augment(augment, PRESETS)).build()
+    data = as_image_data(X, image_shape)
+    n_images = min(n_images, len(data))
+    images = next(data.batches(n_images))
+    images = images.float().div(255) if images.dtype == torch.uint8 else images.float()
+    generator = torch.Generator().manual_seed(random_state)
+    labels = torch.arange(n_images)
+    views = [images] + [augment_batch(chain, images, labels, generator, n_images)[0] for _ in range(n_views)]
+    low, high = float(images.min()), float(images.max())
+    fig, axes = plt.subplots(n_images, n_views + 1, figsize=(1.6 * (n_views + 1), 1.6 * n_images + 0.5), squeeze=False)
+    for column, view in enumerate(views):
+        shown = ((view - low) / max(high - low, 1e-12)).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+        for row in range(n_images):
+            ax = axes[row, column]
+            image = shown[row]
+            ax.imshow(image[..., 0] if image.shape[-1] != 3 else image, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, column].set_title("original" if column == 0 else f"view {column}", fontsize=8)
+    name = augment if isinstance(augment, str) else ", ".join(item if isinstance(item, str) else item[0] for item in augment)
+    fig.suptitle(f"augment={name}", fontsize=10)
     fig.tight_layout()
     return fig

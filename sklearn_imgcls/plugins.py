@@ -28,6 +28,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sklearn_imgcls.builtin.torchvision_backbones",
     "sklearn_imgcls.builtin.losses",
     "sklearn_imgcls.builtin.augmentations",
+    "sklearn_imgcls.builtin.mixing",
+    "sklearn_imgcls.builtin.policy_augmentations",
     "sklearn_imgcls.builtin.samplers",
 )
 

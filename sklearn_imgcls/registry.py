@@ -225,6 +225,12 @@ class ComponentChain:
         self._built = [registry.build(self.kind, name, **params) for name, params in self.items]
         return self
 
+    def components(self) -> list[Any]:
+        """The built components, in order (building them on first use)."""
+        if self._built is None:
+            self.build()
+        return list(self._built)
+
     def __call__(self, data: Any, generator: Any) -> Any:
         """Apply each component in turn: ``data = component(data, generator)``."""
         if self._built is None:

@@ -62,7 +62,7 @@ class TransferClassifier(BaseImageClassifier):
         ``image_shape``, ``loss``, ``loss_params``, ``class_weight``,
         ``optimizer``, ``optimizer_params``, ``lr``, ``batch_size``,
         ``validation_fraction``, ``early_stopping``, ``scoring``, ``augment``,
-        ``sampler``, ``normalize`` (unused: the weights decide, or the
+        ``sampler``, ``tta``, ``normalize`` (unused: the weights decide, or the
         images' statistics), ``device``, ``random_state``, ``verbose``,
         ``callbacks``.
 
@@ -103,7 +103,8 @@ class TransferClassifier(BaseImageClassifier):
         early_stopping: int | None = None,
         scoring: str | list | None = None,
         augment: str | list | None = None,
-        sampler: str | None = None,
+        sampler: str | tuple | None = None,
+        tta: str | list | None = None,
         normalize: bool = True,
         device: str = "auto",
         random_state: Any = None,
@@ -131,6 +132,7 @@ class TransferClassifier(BaseImageClassifier):
         self.scoring = scoring
         self.augment = augment
         self.sampler = sampler
+        self.tta = tta
         self.normalize = normalize
         self.device = device
         self.random_state = random_state

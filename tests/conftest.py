@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 from sklearn_imgcls.registry import reset_registry
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist runs one worker per core: one torch thread each avoids oversubscribing the cores.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

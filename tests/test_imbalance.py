@@ -113,3 +113,103 @@ def test_smote_needs_images_in_memory(tmp_path, digits_small):
         paths.append(str(path))
     with pytest.raises(ValueError, match="resamples images in memory"):
         CNNClassifier(sampler="smote", max_epochs=1).fit(paths, y[:20])
+
+
+def test_sample_weight_of_ones_changes_nothing_and_zero_weight_silences_a_class(digits_small):
+    X, y = digits_small
+    params = dict(image_shape=(1, 8, 8), max_epochs=6, lr=5e-3, random_state=0)
+    plain = CNNClassifier(**params).fit(X, y)
+    ones = CNNClassifier(**params).fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+    weights = np.where(y == 0, 0.0, 1.0)
+    silenced = CNNClassifier(**params).fit(X, y, sample_weight=weights)
+    recall_plain = (plain.predict(X[y == 0]) == 0).mean()
+    recall_silenced = (silenced.predict(X[y == 0]) == 0).mean()
+    assert recall_plain > 0.8 and recall_silenced < 0.1
+
+
+def test_sample_weight_works_with_focal_loss_validation_and_files(digits_small, tmp_path):
+    from PIL import Image
+
+    X, y = digits_small
+    weights = np.linspace(0.5, 2.0, len(y))
+    clf = CNNClassifier(image_shape=(1, 8, 8), max_epochs=2, loss="focal", validation_fraction=0.2, random_state=0)
+    clf.fit(X, y, sample_weight=weights)
+    assert np.isfinite(clf.history_[-1, "valid_loss"])
+    paths = []
+    for i in range(40):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray((X[i].reshape(8, 8) * 255).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    CNNClassifier(max_epochs=1, random_state=0).fit(paths, y[:40], sample_weight=weights[:40])
+
+
+@pytest.mark.parametrize(
+    "weights, pattern",
+    [(np.ones(3), "1-D array of 400 weights"), (-np.ones(400), "non-negative"), (np.zeros(400), "sums to zero")],
+)
+def test_bad_sample_weight_is_explained(digits_small, weights, pattern):
+    X, y = digits_small
+    with pytest.raises(ValueError, match=pattern):
+        CNNClassifier(image_shape=(1, 8, 8), max_epochs=1).fit(X, y, sample_weight=weights)
+
+
+def test_sample_weight_needs_a_loss_with_reduction():
+    from sklearn_imgcls.skorch_net import per_sample_criterion
+
+    class Opaque(torch.nn.Module):
+        def forward(self, logits, targets):
+            return logits.sum()
+
+    with pytest.raises(ValueError, match="cannot weight samples"):
+        per_sample_criterion(Opaque(), "opaque")
+
+
+def test_sampler_parameters_and_smote_inside_cross_validation(digits_small):
+    pytest.importorskip("imblearn")
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = digits_small
+    keep = (y < 5) | (np.arange(len(y)) % 4 == 0)
+    seen = []
+    clf = CNNClassifier(image_shape=(1, 8, 8), max_epochs=1, random_state=0, sampler=("smote", {"k_neighbors": 3}),
+                        callbacks=[_SplitSizes(seen)])
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    cross_val_score(clf, X[keep], y[keep], cv=cv)
+    for (counts, _), (train, _) in zip(seen, cv.split(X[keep], y[keep])):
+        assert counts.min() == counts.max() == np.bincount(y[keep][train]).max()
+
+
+def test_works_inside_an_imblearn_pipeline_after_a_sampler(digits_small):
+    pytest.importorskip("imblearn")
+    from imblearn.pipeline import make_pipeline
+    from imblearn.under_sampling import RandomUnderSampler
+
+    X, y = digits_small
+    keep = (y < 5) | (np.arange(len(y)) % 4 == 0)
+    seen = []
+    clf = CNNClassifier(image_shape=(1, 8, 8), max_epochs=1, random_state=0, callbacks=[_SplitSizes(seen)])
+    pipe = make_pipeline(RandomUnderSampler(random_state=0), clf)
+    pipe.fit(X[keep], y[keep])
+    counts, _ = seen[0]
+    assert counts.min() == counts.max() == np.bincount(y[keep]).min()
+    assert pipe.predict(X).shape == y.shape  # no resampling at predict time
+
+
+def test_smote_in_embedding_space_through_backbone_features(digits_small):
+    pytest.importorskip("imblearn")
+    from imblearn.over_sampling import SMOTE
+    from imblearn.pipeline import make_pipeline
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_imgcls import BackboneFeatures
+
+    X, y = digits_small
+    keep = (y < 5) | (np.arange(len(y)) % 4 == 0)
+    pipe = make_pipeline(
+        BackboneFeatures("simple_cnn", weights=None, image_shape=(1, 8, 8)),
+        SMOTE(k_neighbors=3, random_state=0),
+        LogisticRegression(max_iter=500),
+    )
+    pipe.fit(X[keep], y[keep])
+    assert pipe.score(X, y) > 0.3

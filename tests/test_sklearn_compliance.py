@@ -5,7 +5,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_imgcls import BackboneFeatures, CNNClassifier, TransferClassifier
 
 # Checks known to fail, each with the reason; keep this list short.
-EXPECTED_FAILURES: dict[str, str] = {}
+EXPECTED_FAILURES: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "minibatch SGD: weighting an image by 2 is not the same optimisation path as repeating it "
+        "(other batches, other steps), so the fitted nets differ; the weighted loss itself is tested "
+        "in test_imbalance.py"
+    ),
+}
 
 
 def _instances():

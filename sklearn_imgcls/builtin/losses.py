@@ -66,22 +66,27 @@ class FocalLoss(nn.Module):
         PyTorch's weighted cross-entropy.
     gamma : float
         Focusing strength; 0 gives cross-entropy.
+    reduction : {"mean", "none"}
+        ``"none"`` returns one (class-weighted) loss per sample.
     """
 
-    def __init__(self, class_weight: torch.Tensor | None = None, gamma: float = 2.0) -> None:
+    def __init__(self, class_weight: torch.Tensor | None = None, gamma: float = 2.0, reduction: str = "mean") -> None:
         super().__init__()
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma!r}.")
         self.gamma = float(gamma)
+        self.reduction = reduction
         self.register_buffer("class_weight", class_weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # noqa: D102
         log_p = torch.log_softmax(logits, dim=1)
         q = _as_probabilities(targets, logits.shape[1])
         per_sample = -(q * (1 - log_p.exp()) ** self.gamma * log_p).sum(dim=1)
-        if self.class_weight is None:
+        weights = None if self.class_weight is None else q @ self.class_weight
+        if self.reduction == "none":
+            return per_sample if weights is None else weights * per_sample
+        if weights is None:
             return per_sample.mean()
-        weights = q @ self.class_weight
         return (weights * per_sample).sum() / weights.sum()
 
 
@@ -106,6 +111,15 @@ class LogitAdjustedLoss(nn.Module):
         super().__init__()
         self.register_buffer("adjustment", float(tau) * torch.log(torch.as_tensor(class_priors, dtype=torch.float32).clamp_min(1e-12)))
         self.loss = nn.CrossEntropyLoss(weight=class_weight)
+
+    @property
+    def reduction(self) -> str:
+        """How the per-sample losses are combined, as in :class:`torch.nn.CrossEntropyLoss`."""
+        return self.loss.reduction
+
+    @reduction.setter
+    def reduction(self, value: str) -> None:
+        self.loss.reduction = value
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self.loss(logits + self.adjustment, targets)

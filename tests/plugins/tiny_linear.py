@@ -5,7 +5,7 @@ from torch import nn
 from sklearn_imgcls.hookspecs import hookimpl
 from sklearn_imgcls.specs import AugmentationSpec, BackboneSpec
 
-CALLS = {"augment": 0}
+CALLS = {"augment": 0, "images": 0}
 
 
 def linear(in_channels, num_classes, image_size):
@@ -15,6 +15,7 @@ def linear(in_channels, num_classes, image_size):
 def counting():
     def augment(images, generator):
         CALLS["augment"] += 1
+        CALLS["images"] += len(images)
         return images
 
     return augment
