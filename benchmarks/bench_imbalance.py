@@ -34,7 +34,12 @@ METHODS = {
     "logit_adjustment": {"loss": "logit_adjustment"},
     "oversample": {"sampler": "oversample"},
     "smote": {"sampler": "smote"},
+    "logit_adjustment tau=2": {"loss": "logit_adjustment", "loss_params": {"tau": 2.0}},
+    "logit_adjustment + augment=light": {"loss": "logit_adjustment", "augment": "light"},
+    "oversample + augment=light": {"sampler": "oversample", "augment": "light"},
+    "balanced + augment=light": {"class_weight": "balanced", "augment": "light"},
 }
+DEFAULT_METHODS = "plain,class_weight='balanced',focal,focal + balanced,logit_adjustment,oversample,smote"
 
 
 def main() -> None:
@@ -42,7 +47,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=int, default=120, help="training images kept per rare class")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma-separated, from: {'; '.join(METHODS)}")
     args = parser.parse_args()
     X_train, y_train, X_test, y_test = load_fashion_mnist()
     rng = np.random.default_rng(args.seed)

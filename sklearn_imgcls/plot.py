@@ -23,6 +23,7 @@ __all__ = [
     "plot_class_distribution",
     "plot_confusion_matrix",
     "plot_history",
+    "plot_leaderboard",
     "plot_precision_recall",
     "plot_roc",
     "plot_search",
@@ -308,5 +309,51 @@ def plot_augmentations(
         axes[0, column].set_title("original" if column == 0 else f"view {column}", fontsize=8)
     name = augment if isinstance(augment, str) else ", ".join(item if isinstance(item, str) else item[0] for item in augment)
     fig.suptitle(f"augment={name}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Mask of points no other point beats on both lower cost and higher score."""
+    front = np.ones(len(cost), dtype=bool)
+    for i in range(len(cost)):
+        better = (cost <= cost[i]) & (score >= score[i]) & ((cost < cost[i]) | (score > score[i]))
+        front[i] = not better.any()
+    return front
+
+
+def plot_leaderboard(board: Any, score: str | None = None):
+    """Score (± std over folds) against fit time per fold, log scale; the Pareto front is highlighted.
+
+    Parameters
+    ----------
+    board : DataFrame
+        The output of :func:`sklearn_imgcls.select.leaderboard`.
+    score : str or None
+        Score column without the ``mean_`` prefix; default: the primary one.
+    """
+    plt = _pyplot()
+    if score is None:
+        score = next(c for c in board.columns if c.startswith("mean_"))[len("mean_"):]
+    ok = board[board["status"] == "ok"]
+    if ok.empty:
+        raise ValueError("The leaderboard has no successful candidate to plot.")
+    cost = ok["fit_time"].to_numpy(float)
+    mean, std = ok[f"mean_{score}"].to_numpy(float), ok[f"std_{score}"].to_numpy(float)
+    front = _pareto_front(cost, mean)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.errorbar(cost[~front], mean[~front], yerr=std[~front], fmt="o", color="tab:gray", capsize=3, label="dominated")
+    ax.errorbar(cost[front], mean[front], yerr=std[front], fmt="o", color="tab:red", capsize=3, label="Pareto front")
+    order = np.argsort(cost[front])
+    ax.plot(cost[front][order], mean[front][order], "-", color="tab:red", alpha=0.5)
+    for x, y_, name in zip(cost, mean, ok["name"]):
+        ax.annotate(str(name), (x, y_), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("fit time per fold (s, log scale)")
+    ax.set_ylabel(f"{score} (mean ± std over folds)")
+    skipped = int((board["status"] != "ok").sum())
+    ax.set_title("Leaderboard" + (f" ({skipped} candidate(s) failed or skipped)" if skipped else ""))
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig

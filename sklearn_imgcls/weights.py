@@ -189,3 +189,11 @@ def save_weights(module: torch.nn.Module, path: str) -> None:
         save_file(state, path)
     else:
         torch.save(state, path)
+
+
+def torchvision_weights_cached(arch: str, name: str = "DEFAULT") -> bool:
+    """Whether torchvision's ``name`` weights for ``arch`` are on disk (no download needed)."""
+    try:
+        return os.path.isfile(hub_checkpoint_path(_torchvision_weights(arch, name).url))
+    except WeightsError:
+        return False

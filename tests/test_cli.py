@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
+
 from sklearn_imgcls.cli import main
 
 
@@ -33,3 +36,28 @@ def test_user_error_exits_2_with_one_line():
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Did you mean 'resnet18'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_compare_ranks_models_on_an_image_folder_and_writes_a_report(tmp_path, capsys, digits_small):
+    from PIL import Image
+
+    X, y = digits_small
+    for i in np.flatnonzero(y < 3)[:60]:
+        folder = tmp_path / "data" / f"digit{y[i]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((X[i].reshape(8, 8) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    (tmp_path / "data" / "digit0" / "notes.txt").write_text("not an image")
+    out = tmp_path / "report"
+    assert main(["compare", str(tmp_path / "data"), "--budget", "40", "--cv", "2", "--report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "logistic_regression" in printed and "status" in printed
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert len(board) >= 6 and board["status"].iloc[0] == "ok"
+    assert (out / "leaderboard.html").read_text().count("</tr>") == len(board) + 1
+    assert (out / "leaderboard.png").stat().st_size > 0
+
+
+def test_compare_names_a_missing_dataset(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sklearn-imgcls: error: DATA must be") and "\n" not in err

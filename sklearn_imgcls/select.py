@@ -1,0 +1,328 @@
+"""Model selection for images: a cross-validated leaderboard of candidates.
+
+:func:`leaderboard` answers "which model is best for my images?" with
+scikit-learn's own :func:`~sklearn.model_selection.cross_validate` run on each
+candidate: classic baselines on pixels, CNNs from the registry, and
+pretrained backbones when their weights are on disk. A time budget is kept by
+timing a small pilot fit of each candidate, extrapolating its cost and
+skipping what would not fit; one candidate failing never loses the others.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.model_selection import check_cv, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import check_random_state
+
+__all__ = ["FlattenPixels", "Leaderboard", "auto_candidates", "leaderboard"]
+
+_PILOT_IMAGES = 256
+
+
+class FlattenPixels(TransformerMixin, BaseEstimator):
+    """Turn images in any accepted layout into flat float rows in ``[0, 1]`` units, for classic models.
+
+    Parameters
+    ----------
+    image_shape : tuple of int or None
+        ``(C, H, W)`` of flat input rows, as the estimators' ``image_shape``.
+    """
+
+    def __init__(self, image_shape: Any = None) -> None:
+        self.image_shape = image_shape
+
+    def fit(self, X: Any, y: Any = None) -> "FlattenPixels":  # noqa: D102
+        from .data import as_image_data
+
+        data = as_image_data(X, self.image_shape)
+        self.image_shape_ = data.image_shape
+        self.n_features_in_ = int(np.prod(data.image_shape))
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:  # noqa: D102
+        import torch
+
+        from .data import as_image_data
+
+        data = as_image_data(X, fitted_shape=self.image_shape_, estimator_name="FlattenPixels")
+        batches = [b.float().div_(255) if b.dtype == torch.uint8 else b.float() for b in data.batches(4096)]
+        return torch.cat(batches).flatten(1).numpy()
+
+
+class Leaderboard(pd.DataFrame):
+    """A :class:`pandas.DataFrame` of candidates, best first, with the refitted winner.
+
+    Attributes
+    ----------
+    best_estimator_ : estimator or None
+        The best candidate refitted on all data (``refit=True``), else None.
+    best_name_ : str or None
+        Its name.
+    """
+
+    _metadata = ["best_estimator_", "best_name_"]
+
+    @property
+    def _constructor(self):
+        return Leaderboard
+
+
+def _count_trainable(estimator: Any) -> float:
+    """Trainable parameters of a fitted estimator (torch nets, linear models, MLPs); NaN when unknown."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    net = getattr(final, "net_", None)
+    if net is not None:
+        return float(sum(p.numel() for p in net.module_.parameters() if p.requires_grad))
+    if hasattr(final, "coefs_"):
+        return float(sum(a.size for a in final.coefs_) + sum(a.size for a in final.intercepts_))
+    if hasattr(final, "coef_"):
+        intercept = np.size(getattr(final, "intercept_", 0))
+        return float(np.size(final.coef_) + intercept)
+    if hasattr(final, "estimators_") and all(hasattr(t, "tree_") for t in final.estimators_):
+        return float(sum(t.tree_.node_count for t in final.estimators_))
+    if hasattr(final, "dual_coef_"):
+        return float(np.size(final.dual_coef_) + np.size(final.support_vectors_))
+    return float("nan")
+
+
+def auto_candidates(
+    n_samples: int, image_shape: tuple[int, int, int], random_state: int | None = None
+) -> dict[str, Any]:
+    """A size-aware set of candidates from what is installed.
+
+    Classic scikit-learn models on flattened pixels (an RBF SVC only up to
+    10,000 images), CNNs trained from scratch (``simple_cnn``, ``bn_cnn`` and
+    backbones that plugins add), and, when torchvision weights are cached
+    locally, fine-tuned and linear-probe pretrained models.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.svm import SVC
+
+    from .catalog import list_backbones
+    from .cnn import CNNClassifier
+    from .features import BackboneFeatures
+    from .registry import get_registry
+    from .transfer import TransferClassifier
+    from .weights import torchvision_weights_cached
+
+    flat = FlattenPixels(image_shape)
+    seed = random_state
+    candidates: dict[str, Any] = {
+        "logistic_regression": make_pipeline(clone(flat), LogisticRegression(max_iter=300)),
+        "random_forest": make_pipeline(clone(flat), RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed)),
+        "mlp": make_pipeline(clone(flat), MLPClassifier((256,), early_stopping=True, max_iter=100, random_state=seed)),
+    }
+    if n_samples <= 10_000:
+        candidates["svc_rbf"] = make_pipeline(clone(flat), SVC(kernel="rbf", gamma="scale"))
+    cnn = dict(image_shape=image_shape, random_state=seed)
+    candidates["cnn:simple_cnn"] = CNNClassifier("simple_cnn", max_epochs=10, **cnn)
+    candidates["cnn:bn_cnn"] = CNNClassifier("bn_cnn", max_epochs=10, lr=3e-3, **cnn)
+    registry = get_registry()
+    plugin_backbones = [
+        name for name, spec in registry.specs("backbone").items()
+        if not spec.plugin.startswith("sklearn_imgcls.builtin") and "test" not in spec.tags
+    ]
+    for name in plugin_backbones[:3]:
+        candidates[f"cnn:{name}"] = CNNClassifier(name, max_epochs=10, **cnn)
+    for name in list_backbones(pretrained=True):
+        if torchvision_weights_cached(name):
+            candidates[f"transfer:{name}"] = TransferClassifier(name, weights="DEFAULT", max_epochs=5, image_shape=image_shape,
+                                                                random_state=seed)
+            candidates[f"probe:{name}"] = make_pipeline(
+                BackboneFeatures(name, weights="DEFAULT", image_shape=image_shape), LogisticRegression(max_iter=500)
+            )
+    return candidates
+
+
+def _named_candidates(candidates: Any, n_samples: int, image_shape, random_state) -> dict[str, Any]:
+    if isinstance(candidates, str):
+        if candidates != "auto":
+            raise ValueError(f"candidates must be 'auto', a list or a dict of estimators, got {candidates!r}.")
+        return auto_candidates(n_samples, image_shape, random_state)
+    if isinstance(candidates, dict):
+        named = dict(candidates)
+    elif isinstance(candidates, Iterable):
+        named = {}
+        for item in candidates:
+            name, estimator = item if isinstance(item, tuple) else (_default_name(item), item)
+            if name in named:
+                raise ValueError(f"Two candidates are named {name!r}; pass (name, estimator) pairs or a dict.")
+            named[name] = estimator
+    else:
+        raise TypeError(f"candidates must be 'auto', a list or a dict of estimators, got {type(candidates).__name__}.")
+    if not named:
+        raise ValueError("candidates is empty: pass at least one estimator, or candidates='auto'.")
+    for name, estimator in named.items():
+        if not hasattr(estimator, "fit"):
+            raise TypeError(f"Candidate {name!r} is not an estimator (it has no fit method): {estimator!r}.")
+    return named
+
+
+def _default_name(estimator: Any) -> str:
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    backbone = getattr(final, "backbone", None)
+    return f"{type(final).__name__}({backbone})" if isinstance(backbone, str) else type(final).__name__
+
+
+def _scale_exponent(estimator: Any) -> float:
+    """How fit time grows with the number of images: about quadratic for kernel SVMs, linear otherwise."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return 2.0 if type(final).__name__ in {"SVC", "NuSVC"} else 1.0
+
+
+def _pilot_seconds(estimator: Any, X: Any, y: np.ndarray, n_train: int, n_fits: int, rng) -> tuple[float, float]:
+    """Time one fit on a small stratified-ish subsample; return (pilot seconds, estimated total seconds)."""
+    n_pilot = min(_PILOT_IMAGES, n_train)
+    # keep every class: take up to n_pilot // n_classes of each, then fill up at random
+    index = np.concatenate([rng.permutation(np.flatnonzero(y == c))[: max(2, n_pilot // len(np.unique(y)))]
+                            for c in np.unique(y)])
+    start = time.perf_counter()
+    clone(estimator).fit(_take(X, index), y[index])
+    pilot = time.perf_counter() - start
+    return pilot, n_fits * pilot * (n_train / len(index)) ** _scale_exponent(estimator)
+
+
+def _take(X: Any, index: np.ndarray) -> Any:
+    if hasattr(X, "iloc"):
+        return X.iloc[index]
+    if isinstance(X, (list, tuple)):
+        return [X[i] for i in index]
+    return X[index]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def leaderboard(
+    X: Any,
+    y: Any,
+    candidates: Any = "auto",
+    *,
+    cv: Any = 3,
+    scoring: str | list[str] | None = None,
+    time_budget: float | None = None,
+    refit: bool = True,
+    n_jobs: int | None = None,
+    image_shape: Any = None,
+    random_state: int | None = None,
+    verbose: int = 0,
+) -> Leaderboard:
+    """Cross-validate candidate models on images and rank them.
+
+    Parameters
+    ----------
+    X : array-like, sequence of file paths or of PIL images
+        Images in any layout the estimators accept.
+    y : array-like of shape (n_samples,)
+        Labels.
+    candidates : "auto", list or dict
+        ``"auto"`` (see :func:`auto_candidates`), a list of estimators or
+        ``(name, estimator)`` pairs, or a dict name -> estimator.
+    cv : int or cross-validation generator
+        As in :func:`sklearn.model_selection.cross_validate` (stratified for ints).
+    scoring : str, list of str or None
+        scikit-learn scorer names; the first ranks. Default ``["accuracy",
+        "balanced_accuracy", "f1_macro"]``.
+    time_budget : float or None
+        Seconds for the whole leaderboard (pilots and refit included). Each
+        candidate's cost is estimated from a pilot fit on a few hundred images;
+        candidates that would overrun are skipped and say so.
+    refit : bool
+        Refit the best candidate on all data as ``best_estimator_``.
+    n_jobs : int or None
+        Parallel folds, passed to ``cross_validate``.
+    image_shape : tuple of int or None
+        ``(C, H, W)`` of flat rows, used by the ``"auto"`` candidates.
+    random_state : int or None
+        Seed of the auto candidates, the CV shuffling and the pilot subsample.
+    verbose : int
+        1 prints a line per candidate.
+
+    Returns
+    -------
+    Leaderboard
+        One row per candidate, best first: ``name``, ``status`` (``ok``,
+        ``failed: <first line of the error>``, ``skipped: ...``), ``mean_<score>``
+        and ``std_<score>`` of every score, ``fit_time`` (seconds per fold),
+        ``predict_time_per_image`` (seconds), ``n_parameters`` (trainable).
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+
+    from .data import as_image_data
+
+    started = time.perf_counter()
+    y = np.asarray(y)
+    check_classification_targets(y)
+    scorers = [scoring] if isinstance(scoring, str) else list(scoring or ["accuracy", "balanced_accuracy", "f1_macro"])
+    data = as_image_data(X, image_shape)
+    if len(data) != len(y):
+        raise ValueError(f"X has {len(data)} images but y has {len(y)} labels.")
+    named = _named_candidates(candidates, len(y), data.image_shape, random_state)
+    splitter = check_cv(cv, y, classifier=True)
+    if hasattr(splitter, "shuffle") and hasattr(splitter, "random_state") and random_state is not None:
+        splitter.shuffle, splitter.random_state = True, random_state
+    n_splits = splitter.get_n_splits(X, y)
+    n_train = int(len(y) * (n_splits - 1) / n_splits) if n_splits > 1 else len(y)
+    rng = check_random_state(random_state)
+    budget = float("inf") if time_budget is None else float(time_budget)
+    if budget <= 0:
+        raise ValueError(f"time_budget must be a positive number of seconds or None, got {time_budget!r}.")
+
+    # pilot fits, then run the cheapest first so a budget keeps as many candidates as possible
+    estimates: dict[str, float] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for name, estimator in named.items():
+        if time_budget is not None:
+            try:
+                _, estimates[name] = _pilot_seconds(estimator, X, y, n_train, n_splits + int(refit), rng)
+            except Exception as exc:  # noqa: BLE001 - a failing candidate must not stop the others
+                rows[name] = {"name": name, "status": f"failed: {_first_line(exc)}"}
+        else:
+            estimates[name] = 0.0
+    order = sorted((n for n in named if n not in rows), key=lambda n: estimates[n])
+    for name in order:
+        left = budget - (time.perf_counter() - started)
+        if estimates[name] > left:
+            rows[name] = {"name": name, "status": f"skipped: estimated {estimates[name]:.0f} s > {max(left, 0):.0f} s left"}
+            continue
+        try:
+            result = cross_validate(
+                clone(named[name]), X, y, cv=splitter, scoring=scorers, n_jobs=n_jobs,
+                return_estimator=True, error_score="raise",
+            )
+        except Exception as exc:  # noqa: BLE001
+            rows[name] = {"name": name, "status": f"failed: {_first_line(exc)}"}
+            continue
+        n_test = len(y) / n_splits
+        row = {"name": name, "status": "ok"}
+        for scorer in scorers:
+            scores = result[f"test_{scorer}"]
+            row[f"mean_{scorer}"], row[f"std_{scorer}"] = float(np.mean(scores)), float(np.std(scores))
+        row["fit_time"] = float(np.mean(result["fit_time"]))
+        row["predict_time_per_image"] = float(np.mean(result["score_time"]) / n_test)
+        row["n_parameters"] = _count_trainable(result["estimator"][0])
+        rows[name] = row
+        if verbose:
+            print(f"{name}: {row[f'mean_{scorers[0]}']:.4f} (fit {row['fit_time']:.1f} s per fold)", flush=True)
+
+    columns = ["name", "status"] + [f"{kind}_{s}" for s in scorers for kind in ("mean", "std")]
+    columns += ["fit_time", "predict_time_per_image", "n_parameters"]
+    board = Leaderboard(pd.DataFrame([rows[name] for name in named], columns=columns))
+    primary = f"mean_{scorers[0]}"
+    board = board.assign(_ok=board["status"].eq("ok")).sort_values(["_ok", primary], ascending=[False, False])
+    board = Leaderboard(board.drop(columns="_ok").reset_index(drop=True))
+    board.best_estimator_, board.best_name_ = None, None
+    if refit and board["status"].eq("ok").any():
+        board.best_name_ = str(board.loc[0, "name"])
+        board.best_estimator_ = clone(named[board.best_name_]).fit(X, y)
+    return board
