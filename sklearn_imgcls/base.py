@@ -28,16 +28,17 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import params as P
+from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
 from .data import ImageData, as_image_data, channel_statistics
 from .iterators import BatchIterator
 from .network import ImageNetwork
 from .registry import ComponentChain, get_registry
 from .resampling import ResampledSplit
-from .tta import test_time_views
 from .skorch_net import ImageNeuralNet, per_sample_criterion
-from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
+from .tta import test_time_views
 
 __all__ = ["BaseImageClassifier"]
+
 
 def _softmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1)

@@ -154,9 +154,11 @@ def check_sampler(value: Any) -> tuple[str, dict] | None:
     """Resolve ``sampler``: None, a sampler name, or a ``(name, params)`` pair."""
     if value is None:
         return None
-    if isinstance(value, list) or (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (list, tuple))):
-        _fail("sampler", value, "None, a sampler name or one (name, params) pair", TypeError)
-    return _component_items("sampler", value)[0]
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], dict):
+        return value[0], dict(value[1])
+    _fail("sampler", value, "None, a sampler name or one (name, params) pair", TypeError)
 
 
 TTA_VIEWS = ("flip_h", "flip_v", "shift")

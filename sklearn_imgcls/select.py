@@ -10,13 +10,15 @@ skipping what would not fit; one candidate failing never loses the others.
 
 from __future__ import annotations
 
+import numbers
 import time
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.model_selection import check_cv, cross_validate
+from sklearn.model_selection import StratifiedKFold, check_cv, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import check_random_state
 
@@ -198,6 +200,16 @@ def _take(X: Any, index: np.ndarray) -> Any:
     return X[index]
 
 
+def _summarise(caught: list) -> str:
+    """Distinct warning categories with their first line, e.g. ``ConvergenceWarning: lbfgs failed ... (x3)``."""
+    seen: dict[str, int] = {}
+    for record in caught:
+        text = str(record.message).strip().splitlines()
+        key = f"{record.category.__name__}: {text[0] if text else ''}"
+        seen[key] = seen.get(key, 0) + 1
+    return "; ".join(f"{key} (x{count})" if count > 1 else key for key, count in seen.items())
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -229,7 +241,8 @@ def leaderboard(
         ``"auto"`` (see :func:`auto_candidates`), a list of estimators or
         ``(name, estimator)`` pairs, or a dict name -> estimator.
     cv : int or cross-validation generator
-        As in :func:`sklearn.model_selection.cross_validate` (stratified for ints).
+        As in :func:`sklearn.model_selection.cross_validate`; an int means
+        shuffled stratified folds seeded with ``random_state``.
     scoring : str, list of str or None
         scikit-learn scorer names; the first ranks. Default ``["accuracy",
         "balanced_accuracy", "f1_macro"]``.
@@ -254,7 +267,11 @@ def leaderboard(
         One row per candidate, best first: ``name``, ``status`` (``ok``,
         ``failed: <first line of the error>``, ``skipped: ...``), ``mean_<score>``
         and ``std_<score>`` of every score, ``fit_time`` (seconds per fold),
-        ``predict_time_per_image`` (seconds), ``n_parameters`` (trainable).
+        ``predict_time_per_image`` (seconds), ``n_parameters`` (trainable),
+        ``warnings`` (distinct warnings raised while cross-validating, e.g.
+        a solver that did not converge; they are not printed) and, with a
+        budget, ``estimated_time``: the pilot's forecast in seconds for all folds
+        and the refit, to compare with the measured fit times.
     """
     from sklearn.utils.multiclass import check_classification_targets
 
@@ -268,11 +285,20 @@ def leaderboard(
     if len(data) != len(y):
         raise ValueError(f"X has {len(data)} images but y has {len(y)} labels.")
     named = _named_candidates(candidates, len(y), data.image_shape, random_state)
-    splitter = check_cv(cv, y, classifier=True)
-    if hasattr(splitter, "shuffle") and hasattr(splitter, "random_state") and random_state is not None:
-        splitter.shuffle, splitter.random_state = True, random_state
-    n_splits = splitter.get_n_splits(X, y)
-    n_train = int(len(y) * (n_splits - 1) / n_splits) if n_splits > 1 else len(y)
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        labels, counts = np.unique(y, return_counts=True)
+        if counts.min() < cv:
+            raise ValueError(
+                f"cv={cv} stratified folds need at least {cv} images of every class, but class "
+                f"{labels[counts.argmin()].item()!r} has {counts.min()}. Use a smaller cv or add images of that class."
+            )
+        splitter = StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
+    else:
+        splitter = check_cv(cv, y, classifier=True)
+    # the same folds for every candidate, even from an unseeded user splitter
+    splits = list(splitter.split(np.zeros((len(y), 1)), y))
+    n_splits = len(splits)
+    n_train = int(np.mean([len(train) for train, _ in splits]))
     rng = check_random_state(random_state)
     budget = float("inf") if time_budget is None else float(time_budget)
     if budget <= 0:
@@ -293,18 +319,26 @@ def leaderboard(
     for name in order:
         left = budget - (time.perf_counter() - started)
         if estimates[name] > left:
-            rows[name] = {"name": name, "status": f"skipped: estimated {estimates[name]:.0f} s > {max(left, 0):.0f} s left"}
+            rows[name] = {
+                "name": name,
+                "status": f"skipped: estimated {estimates[name]:.0f} s > {max(left, 0):.0f} s left",
+                "estimated_time": estimates[name],
+            }
             continue
         try:
-            result = cross_validate(
-                clone(named[name]), X, y, cv=splitter, scoring=scorers, n_jobs=n_jobs,
-                return_estimator=True, error_score="raise",
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = cross_validate(
+                    clone(named[name]), X, y, cv=splits, scoring=scorers, n_jobs=n_jobs,
+                    return_estimator=True, error_score="raise",
+                )
         except Exception as exc:  # noqa: BLE001
             rows[name] = {"name": name, "status": f"failed: {_first_line(exc)}"}
             continue
-        n_test = len(y) / n_splits
-        row = {"name": name, "status": "ok"}
+        n_test = float(np.mean([len(test) for _, test in splits]))
+        row = {"name": name, "status": "ok", "warnings": _summarise(caught)}
+        if time_budget is not None:
+            row["estimated_time"] = estimates[name]
         for scorer in scorers:
             scores = result[f"test_{scorer}"]
             row[f"mean_{scorer}"], row[f"std_{scorer}"] = float(np.mean(scores)), float(np.std(scores))
@@ -316,7 +350,9 @@ def leaderboard(
             print(f"{name}: {row[f'mean_{scorers[0]}']:.4f} (fit {row['fit_time']:.1f} s per fold)", flush=True)
 
     columns = ["name", "status"] + [f"{kind}_{s}" for s in scorers for kind in ("mean", "std")]
-    columns += ["fit_time", "predict_time_per_image", "n_parameters"]
+    columns += ["fit_time", "predict_time_per_image", "n_parameters", "warnings"]
+    if time_budget is not None:
+        columns.append("estimated_time")
     board = Leaderboard(pd.DataFrame([rows[name] for name in named], columns=columns))
     primary = f"mean_{scorers[0]}"
     board = board.assign(_ok=board["status"].eq("ok")).sort_values(["_ok", primary], ascending=[False, False])

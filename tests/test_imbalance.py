@@ -213,3 +213,10 @@ def test_smote_in_embedding_space_through_backbone_features(digits_small):
     )
     pipe.fit(X[keep], y[keep])
     assert pipe.score(X, y) > 0.3
+
+
+@pytest.mark.parametrize("sampler", [["oversample"], ("smote", 3), 5])
+def test_sampler_must_be_a_name_or_one_pair(digits_small, sampler):
+    X, y = digits_small
+    with pytest.raises(TypeError, match="sampler must be None, a sampler name or one"):
+        CNNClassifier(image_shape=(1, 8, 8), max_epochs=1, sampler=sampler).fit(X, y)

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -44,7 +44,8 @@ def test_ranks_by_cross_validated_score_with_all_columns(digits_small):
     board = leaderboard(X, y, cheap(), cv=3, random_state=0)
     assert list(board["name"])[-1] == "dummy"
     assert board["mean_accuracy"].is_monotonic_decreasing
-    for column in ("mean_balanced_accuracy", "std_f1_macro", "fit_time", "predict_time_per_image", "n_parameters"):
+    for column in ("mean_balanced_accuracy", "std_f1_macro", "fit_time", "predict_time_per_image", "n_parameters",
+                   "warnings"):
         assert column in board.columns
     assert set(board["status"]) == {"ok"}
     logistic = board.set_index("name").loc["logistic"]
@@ -57,6 +58,14 @@ def test_ranks_by_cross_validated_score_with_all_columns(digits_small):
                                       .fit(X, y).net_.module_.parameters())
     assert board.best_name_ == board.loc[0, "name"]
     assert board.best_estimator_.score(X, y) > 0.8  # refitted on all data
+
+
+def test_warnings_are_collected_per_candidate_not_printed(digits_small, recwarn):
+    X, y = digits_small
+    short = make_pipeline(FlattenPixels((1, 8, 8)), LogisticRegression(max_iter=2))
+    board = leaderboard(X, y, {"short": short}, cv=2, refit=False)
+    assert board.loc[0, "warnings"].startswith("ConvergenceWarning: lbfgs failed to converge")
+    assert "(x2)" in board.loc[0, "warnings"] and not [w for w in recwarn if "converge" in str(w.message)]
 
 
 def test_a_failing_candidate_is_reported_and_the_others_complete(digits_small):
@@ -78,6 +87,7 @@ def test_a_tight_budget_skips_expensive_candidates_and_says_so(digits_small):
     status = board.set_index("name")["status"]
     assert status["dummy"] == "ok"
     assert status["slow"].startswith("skipped: estimated") and "s left" in status["slow"]
+    assert board.set_index("name").loc["dummy", "estimated_time"] < 1.0
     assert time.perf_counter() - start < 3.0
 
 
@@ -122,3 +132,20 @@ def test_plot_highlights_the_pareto_front(digits_small):
     assert ax.get_xscale() == "log" and "failed or skipped" in ax.get_title()
     labels = sorted(text.get_text() for text in ax.texts)
     assert labels == ["cnn", "dummy", "logistic"]
+
+
+def test_every_candidate_sees_the_same_folds_even_from_an_unseeded_splitter(digits_small):
+    from sklearn.model_selection import KFold
+
+    X, y = digits_small
+    twin = make_pipeline(FlattenPixels((1, 8, 8)), LogisticRegression(max_iter=300))
+    board = leaderboard(X, y, {"a": twin, "b": clone(twin)}, cv=KFold(3, shuffle=True), refit=False)
+    assert board.loc[0, "mean_accuracy"] == board.loc[1, "mean_accuracy"]
+    assert board.loc[0, "std_accuracy"] == board.loc[1, "std_accuracy"]
+
+
+def test_too_few_images_of_a_class_for_the_folds_is_explained(digits_small):
+    X, y = digits_small
+    keep = (y != 3) | (np.cumsum(y == 3) <= 2)
+    with pytest.raises(ValueError, match="cv=3 stratified folds need at least 3 images of every class, but class 3 has 2"):
+        leaderboard(X[keep], y[keep], cheap(), cv=3)
