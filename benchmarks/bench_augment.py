@@ -8,6 +8,7 @@ reports test-time augmentation (``tta="flip_h"``) on the augmented model.
 Usage::
 
     python benchmarks/bench_augment.py [--epochs 20] [--seeds 0,1] [--configs none,light,standard,strong]
+                                       [--backbone simple_cnn]
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=5000)
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--configs", default="none,light,standard,strong")
+    parser.add_argument("--backbone", default="simple_cnn")
     args = parser.parse_args()
     X_train, y_train, X_test, y_test = load_fashion_mnist()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.n_train} training images, "
-          f"{args.epochs} epochs, seeds {args.seeds}")
+          f"{args.epochs} epochs, seeds {args.seeds}, backbone {args.backbone}")
     print("| augment | seed | test accuracy | with tta='flip_h' | fit time |")
     print("| --- | --- | --- | --- | --- |")
     results: dict[str, list[float]] = {}
@@ -45,7 +47,7 @@ def main() -> None:
         for config in args.configs.split(","):
             augment = None if config == "none" else config
             start = time.perf_counter()
-            clf = CNNClassifier(max_epochs=args.epochs, augment=augment, random_state=seed).fit(X, y)
+            clf = CNNClassifier(args.backbone, max_epochs=args.epochs, augment=augment, random_state=seed).fit(X, y)
             seconds = time.perf_counter() - start
             accuracy = clf.score(X_test, y_test)
             tta = clf.set_params(tta="flip_h").score(X_test, y_test)

@@ -37,36 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     compare = sub.add_parser("compare", help="rank candidate models on a dataset by cross-validation")
-    compare.add_argument("data", help="'digits', a folder with one subfolder per class, or an .npz with X and y")
+    compare.add_argument(
+        "data", help="'digits', 'fashion-mnist', a folder with one subfolder per class, a CSV/parquet of path,label, or an .npz with X and y"
+    )
     compare.add_argument("--budget", type=float, default=None, help="time budget in seconds (default: none)")
     compare.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
     compare.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     compare.add_argument("--report", default=None, help="folder to write leaderboard.csv, .html and .png into")
     sub.add_parser("plugins", help="list installed components and their plugins")
     return parser
-
-
-def _load_dataset(spec: str):
-    import os
-
-    import numpy as np
-
-    if spec == "digits":
-        from sklearn.datasets import load_digits
-
-        X, y = load_digits(return_X_y=True)
-        return (X * (255 / 16)).round().astype(np.uint8), y, (1, 8, 8)
-    if os.path.isdir(spec):
-        from .folders import load_image_folder
-
-        paths, labels = load_image_folder(spec)
-        return paths, labels, None
-    if spec.endswith(".npz") and os.path.isfile(spec):
-        with np.load(spec, allow_pickle=False) as archive:
-            if "X" not in archive or "y" not in archive:
-                raise ValueError(f"{spec} must hold arrays named 'X' and 'y', found {sorted(archive.files)}.")
-            return archive["X"], archive["y"], None
-    raise ValueError(f"DATA must be 'digits', a folder of class subfolders or an .npz file; {spec!r} is none of these.")
 
 
 def _compare(args) -> int:
@@ -76,7 +55,9 @@ def _compare(args) -> int:
 
     from .select import leaderboard
 
-    X, y, shape = _load_dataset(args.data)
+    from .datasets import load_dataset
+
+    X, y, shape = load_dataset(args.data)
     board = leaderboard(X, y, "auto", cv=args.cv, time_budget=args.budget, image_shape=shape,
                         random_state=args.seed, refit=False, verbose=1)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -1,0 +1,181 @@
+"""Data sources: image folders, path/label tables, the digits and Fashion-MNIST.
+
+Folders and tables are only listed, not decoded: they return file paths that
+the estimators read lazily. The bundled digits and Fashion-MNIST return
+in-memory uint8 images.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+
+__all__ = [
+    "FASHION_MNIST_DIR",
+    "IMAGE_EXTENSIONS",
+    "load_dataset",
+    "load_digits_images",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_image_table",
+]
+
+#: where Debian's ``dataset-fashion-mnist`` package puts the IDX files
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+#: file suffixes treated as images (case-insensitive)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def load_image_folder(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> tuple[np.ndarray, np.ndarray]:
+    """List the images of ``root/<class>/...`` with their class names (torchvision's ImageFolder layout).
+
+    Parameters
+    ----------
+    root : str
+        Folder with one subfolder per class (nested folders inside a class
+        are searched too; hidden files and other suffixes are ignored).
+    extensions : tuple of str
+        Accepted file suffixes.
+
+    Returns
+    -------
+    paths : numpy.ndarray of str
+        Sorted by class, then path.
+    labels : numpy.ndarray of str
+        The class folder of each file.
+    """
+    if not os.path.isdir(root):
+        raise ValueError(f"{root!r} is not a folder; expected one subfolder of images per class.")
+    classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{root!r} has no class subfolders; put each class's images in root/<class name>/.")
+    paths, labels = [], []
+    suffixes = tuple(s.lower() for s in extensions)
+    for name in classes:
+        found = sorted(
+            os.path.join(folder, f)
+            for folder, _, files in os.walk(os.path.join(root, name))
+            for f in files
+            if f.lower().endswith(suffixes) and not f.startswith(".")
+        )
+        paths += found
+        labels += [name] * len(found)
+    if not paths:
+        raise ValueError(f"No image files ({', '.join(extensions)}) under the class folders of {root!r}.")
+    return np.asarray(paths), np.asarray(labels)
+
+
+def load_image_table(
+    path: str, path_column: str = "path", label_column: str = "label"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a CSV or parquet table of image paths and labels.
+
+    Relative paths are taken relative to the table's own folder.
+
+    Returns
+    -------
+    paths, labels : numpy.ndarray
+    """
+    import pandas as pd
+
+    if not os.path.isfile(path):
+        raise ValueError(f"No table at {path!r}; expected a .csv or .parquet file with {path_column!r} and {label_column!r} columns.")
+    if path.lower().endswith((".parquet", ".pq")):
+        table = pd.read_parquet(path)
+    else:
+        table = pd.read_csv(path)
+    missing = [c for c in (path_column, label_column) if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {missing}; it has {list(table.columns)}. Pass path_column= / label_column=.")
+    if table[[path_column, label_column]].isna().any().any():
+        rows = table.index[table[[path_column, label_column]].isna().any(axis=1)].tolist()[:5]
+        raise ValueError(f"{path} has empty paths or labels in rows {rows}.")
+    base = os.path.dirname(os.path.abspath(path))
+    paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in table[path_column].astype(str)]
+    return np.asarray(paths), table[label_column].to_numpy()
+
+
+def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits as uint8 images ``(1797, 8, 8)`` in 0-255, and labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.images * (255 / 16)).round().astype(np.uint8), digits.target
+
+
+def _read_idx(path: str) -> np.ndarray:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+
+
+def _idx_file(folder: str, stem: str) -> str | None:
+    for name in (f"{stem}.gz", stem):
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return None
+
+
+def load_fashion_mnist(folder: str | None = None, download_root: str | None = None):
+    """Fashion-MNIST as ``(X_train, y_train, X_test, y_test)``: uint8 ``(n, 28, 28)`` images, int64 labels.
+
+    Looks in ``folder`` (IDX files, gzipped or not), else ``$FASHION_MNIST_DIR``,
+    else Debian's ``/usr/share/datasets/fashion-mnist``; with
+    ``download_root`` it falls back to torchvision's download into that folder.
+    """
+    candidates = [folder] if folder else [os.environ.get("FASHION_MNIST_DIR"), FASHION_MNIST_DIR]
+    for candidate in filter(None, candidates):
+        files = {stem: _idx_file(candidate, stem) for stem in (
+            "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+        if all(files.values()):
+            arrays = [_read_idx(p) for p in files.values()]
+            return arrays[0], arrays[1].astype(np.int64), arrays[2], arrays[3].astype(np.int64)
+    if download_root is not None:
+        from torchvision.datasets import FashionMNIST
+
+        train = FashionMNIST(download_root, train=True, download=True)
+        test = FashionMNIST(download_root, train=False, download=True)
+        return (train.data.numpy(), train.targets.numpy().astype(np.int64),
+                test.data.numpy(), test.targets.numpy().astype(np.int64))
+    raise ValueError(
+        f"Fashion-MNIST IDX files not found in {', '.join(filter(None, candidates))}: run "
+        "`apt-get install -y dataset-fashion-mnist`, point folder= (or FASHION_MNIST_DIR) at the four "
+        "IDX files, or pass download_root= to let torchvision download them."
+    )
+
+
+def load_dataset(spec: str):
+    """Resolve a command-line ``DATA`` argument to ``(X, y, image_shape)``.
+
+    ``spec`` is ``"digits"``, ``"fashion-mnist"`` (training part), a folder
+    of class subfolders, a ``.csv``/``.parquet`` table of ``path,label`` or
+    an ``.npz`` holding arrays ``X`` and ``y``.
+    """
+    if spec == "digits":
+        X, y = load_digits_images()
+        return X, y, None
+    if spec == "fashion-mnist":
+        X, y, _, _ = load_fashion_mnist()
+        return X, y, None
+    if os.path.isdir(spec):
+        paths, labels = load_image_folder(spec)
+        return paths, labels, None
+    lower = spec.lower()
+    if lower.endswith((".csv", ".parquet", ".pq")):
+        paths, labels = load_image_table(spec)
+        return paths, labels, None
+    if lower.endswith(".npz") and os.path.isfile(spec):
+        with np.load(spec, allow_pickle=False) as archive:
+            if "X" not in archive or "y" not in archive:
+                raise ValueError(f"{spec} must hold arrays named 'X' and 'y', found {sorted(archive.files)}.")
+            return archive["X"], archive["y"], None
+    raise ValueError(
+        f"DATA must be 'digits', 'fashion-mnist', a folder of class subfolders, a .csv/.parquet table of "
+        f"path,label or an .npz file; {spec!r} is none of these (or does not exist)."
+    )
