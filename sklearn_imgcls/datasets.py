@@ -61,10 +61,13 @@ def load_image_folder(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS)
             for f in files
             if f.lower().endswith(suffixes) and not f.startswith(".")
         )
+        if not found:
+            raise ValueError(
+                f"The class folder {os.path.join(root, name)!r} has no image files ({', '.join(extensions)}); "
+                "add images or remove the folder."
+            )
         paths += found
         labels += [name] * len(found)
-    if not paths:
-        raise ValueError(f"No image files ({', '.join(extensions)}) under the class folders of {root!r}.")
     return np.asarray(paths), np.asarray(labels)
 
 

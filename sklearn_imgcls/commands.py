@@ -1,0 +1,231 @@
+"""What the ``sklearn-imgcls`` subcommands do; :mod:`sklearn_imgcls.cli` parses and dispatches.
+
+Models are saved with :func:`joblib.dump` (pickle): load only model files you
+trust, as with any pickled scikit-learn estimator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["evaluate_command", "parse_params", "predict_command", "train_command", "tune_command"]
+
+ESTIMATORS = {"cnn": "CNNClassifier", "transfer": "TransferClassifier"}
+_TUPLE_PARAMS = {"image_shape", "input_size"}
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """Turn ``["max_epochs=5", "augment=[\\"flip_h\\"]", "backbone=bn_cnn"]`` into a dict.
+
+    Values are read as JSON when they parse (numbers, lists, ``null``,
+    ``true``), else kept as strings; lists become tuples for shape parameters.
+    """
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param takes key=value, got {item!r}.")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        params[key] = tuple(value) if key in _TUPLE_PARAMS and isinstance(value, list) else value
+    return params
+
+
+def _estimator(kind: str, backbone: str | None, params: dict[str, Any]):
+    from . import CNNClassifier, TransferClassifier
+
+    if kind not in ESTIMATORS:
+        raise ValueError(f"--estimator must be one of {sorted(ESTIMATORS)}, got {kind!r}.")
+    cls = CNNClassifier if kind == "cnn" else TransferClassifier
+    estimator = cls() if backbone is None else cls(backbone=backbone)
+    unknown = sorted(set(params) - set(estimator.get_params()))
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {unknown} for {cls.__name__}; it takes {sorted(estimator.get_params())}.")
+    return estimator.set_params(**params)
+
+
+def _save(estimator: Any, path: str) -> None:
+    import joblib
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = path + ".partial"
+    joblib.dump(estimator, temporary)
+    os.replace(temporary, path)  # never leave a half-written model behind
+
+
+def _load(path: str):
+    import joblib
+
+    if not os.path.isfile(path):
+        raise ValueError(f"No model file at {path!r}; create one with `sklearn-imgcls train DATA --out {path}`.")
+    estimator = joblib.load(path)
+    if not hasattr(estimator, "predict_proba"):
+        raise ValueError(f"{path!r} does not hold a classifier (got {type(estimator).__name__}).")
+    return estimator
+
+
+def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None = None,
+                  params: Sequence[str] = (), quiet: bool = False) -> int:
+    """Fit an estimator on ``data`` and save it to ``out``; Ctrl-C stops training and still saves."""
+    from .datasets import load_dataset
+
+    X, y, shape = load_dataset(data)
+    settings = parse_params(params)
+    if shape is not None:
+        settings.setdefault("image_shape", shape)
+    settings.setdefault("verbose", 0 if quiet else 2)
+    estimator = _estimator(kind, backbone, settings)
+    # skorch ends the epoch loop on Ctrl-C and keeps the weights so far; the model is saved either way
+    estimator.fit(X, y)
+    _save(estimator, out)
+    epochs = len(estimator.history_)
+    print(f"trained {type(estimator).__name__}({estimator.backbone}) on {len(y)} images for {epochs} epoch(s); "
+          f"saved to {out}")
+    return 0
+
+
+def _expand_images(items: Sequence[str]) -> list[str]:
+    from .datasets import IMAGE_EXTENSIONS
+
+    paths: list[str] = []
+    for item in items:
+        if os.path.isdir(item):
+            found = sorted(
+                os.path.join(folder, f)
+                for folder, _, files in os.walk(item)
+                for f in files
+                if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+            )
+            if not found:
+                raise ValueError(f"No image files in folder {item!r}.")
+            paths += found
+        elif os.path.isfile(item):
+            paths.append(item)
+        else:
+            raise ValueError(f"No such image file or folder: {item!r}.")
+    return paths
+
+
+def predict_command(model: str, images: Sequence[str], proba: bool = False, out=None) -> int:
+    """Print ``path,prediction`` (and one probability column per class) as CSV."""
+    import pandas as pd
+
+    estimator = _load(model)
+    paths = _expand_images(images)
+    table = pd.DataFrame({"path": paths})
+    probabilities = estimator.predict_proba(paths)
+    table["prediction"] = estimator.classes_[probabilities.argmax(axis=1)]
+    if proba:
+        for i, label in enumerate(estimator.classes_):
+            table[f"proba_{label}"] = np.round(probabilities[:, i], 6)
+    table.to_csv(out or sys.stdout, index=False)
+    return 0
+
+
+def evaluate_command(model: str, data: str, report: str | None = None) -> int:
+    """Print the main metrics of ``model`` on ``data``; with ``report`` write the HTML report too."""
+    from .datasets import load_dataset
+    from .metrics import evaluate
+
+    estimator = _load(model)
+    X, y, _ = load_dataset(data)
+    proba = estimator.predict_proba(X)
+    metrics = evaluate(estimator, X, y, proba=proba)
+    for name in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"):
+        print(f"{name:>18}: {metrics[name]:.4f}")
+    print(metrics["per_class"].round(3).to_string())
+    if report:
+        from .report import write_report
+
+        index = write_report(estimator, X, y, report)
+        print(f"report written to {index}")
+    return 0
+
+
+def _read_grid(path: str) -> dict[str, list]:
+    if not os.path.isfile(path):
+        raise ValueError(f"No grid file at {path!r}.")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    if path.lower().endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError("Reading a YAML grid needs PyYAML: pip install pyyaml (or write the grid as JSON).") from None
+        try:
+            grid = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    else:
+        try:
+            grid = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+    if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ValueError(f"{path} must map parameter names to non-empty lists of values, e.g. {{\"lr\": [0.001, 0.003]}}.")
+    return {k: [tuple(v) if k in _TUPLE_PARAMS and isinstance(v, list) else v for v in values] for k, values in grid.items()}
+
+
+def tune_command(data: str, grid: str, kind: str = "cnn", params: Sequence[str] = (), cv: int = 3,
+                 n_jobs: int | None = None, backend: str = "loky", scheduler: str | None = None,
+                 out: str | None = None, seed: int = 0) -> int:
+    """Grid-search ``grid`` with cross-validation, on joblib's loky processes or a Dask cluster."""
+    import joblib
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from .datasets import load_dataset
+
+    X, y, shape = load_dataset(data)
+    settings = parse_params(params)
+    if shape is not None:
+        settings.setdefault("image_shape", shape)
+    settings.setdefault("random_state", seed)
+    estimator = _estimator(kind, None, settings)
+    space = _read_grid(grid)
+    unknown = sorted(set(space) - set(estimator.get_params()))
+    if unknown:
+        raise ValueError(f"The grid names unknown parameter(s) {unknown}; {type(estimator).__name__} takes "
+                         f"{sorted(estimator.get_params())}.")
+    search = GridSearchCV(estimator, space, cv=StratifiedKFold(cv, shuffle=True, random_state=seed), n_jobs=n_jobs)
+    if backend == "dask":
+        client, cluster = _dask_client(scheduler)
+        try:
+            with joblib.parallel_backend("dask"):
+                search.fit(X, y)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    elif backend == "loky":
+        search.fit(X, y)
+    else:
+        raise ValueError(f"--backend must be 'loky' or 'dask', got {backend!r}.")
+    print(f"best score {search.best_score_:.4f} with {json.dumps(search.best_params_, default=str)}")
+    import pandas as pd
+
+    results = pd.DataFrame(search.cv_results_)
+    columns = ["rank_test_score", "mean_test_score", "std_test_score", "mean_fit_time", "params"]
+    print(results.sort_values("rank_test_score")[columns].head(10).to_string(index=False))
+    if out:
+        _save(search.best_estimator_, out)
+        print(f"best model saved to {out}")
+    return 0
+
+
+def _dask_client(scheduler: str | None):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--backend dask needs dask.distributed: pip install 'sklearn-imgcls[dask]'.") from None
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster

@@ -1,0 +1,107 @@
+"""The command line as a user drives it: subprocesses on real files in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sklearn_imgcls.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def one_line_error(result, fragment):
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert fragment in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, digits):
+    """Two classes of digits as PNG and JPEG files of several sizes and modes."""
+    X, y = digits
+    root = tmp_path_factory.mktemp("photos")
+    for label, digit in (("zero", 0), ("one", 1)):
+        (root / label).mkdir()
+        for k, i in enumerate(np.flatnonzero(y == digit)[:30]):
+            image = Image.fromarray((X[i].reshape(8, 8) * 255).astype(np.uint8))
+            size = (8, 8) if k % 3 else (12, 10)
+            image = image.resize(size)
+            if k % 4 == 0:
+                image.convert("RGB").save(root / label / f"{k}.jpg", quality=95)
+            elif k % 4 == 1:
+                image.convert("RGBA").save(root / label / f"{k}.png")
+            else:
+                image.save(root / label / f"{k}.png")
+    return root
+
+
+def test_train_predict_evaluate_round_trip(photos, tmp_path):
+    model = tmp_path / "model.joblib"
+    result = run("train", photos, "--param", "image_shape=[1,8,8]", "--param", "max_epochs=8",
+                 "--param", "lr=0.005", "--param", "random_state=0", "--out", model, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "on 60 images" in result.stdout and model.is_file()
+
+    result = run("predict", model, photos / "zero", photos / "one" / "2.png", "--proba")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert list(table.columns) == ["path", "prediction", "proba_one", "proba_zero"]
+    assert len(table) == 31 and np.allclose(table[["proba_one", "proba_zero"]].sum(axis=1), 1, atol=1e-5)
+    assert (table["prediction"].iloc[:30] == "zero").mean() > 0.8
+
+    report = tmp_path / "report"
+    result = run("evaluate", model, photos, "--report", report)
+    assert result.returncode == 0, result.stderr
+    accuracy = float(next(line for line in result.stdout.splitlines() if "accuracy:" in line).split(":")[1])
+    assert accuracy > 0.8 and (report / "index.html").is_file()
+
+
+def test_tune_with_a_json_grid_saves_the_best_model(tmp_path):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"lr": [0.0001, 0.01]}))
+    out = tmp_path / "best.joblib"
+    result = run("tune", "digits", "--grid", grid, "--param", "max_epochs=2", "--cv", "2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert 'best score' in result.stdout and '"lr": 0.01' in result.stdout and out.is_file()
+
+
+def test_user_errors_exit_2_with_one_line(photos, tmp_path):
+    one_line_error(run("train", tmp_path / "missing", "--out", tmp_path / "m.joblib"), "none of these")
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    (tmp_path / "data" / "dog").mkdir()
+    Image.new("L", (8, 8)).save(tmp_path / "data" / "cat" / "a.png")
+    one_line_error(run("train", tmp_path / "data", "--out", tmp_path / "m.joblib"), "dog' has no image files")
+    one_line_error(run("train", photos, "--backbone", "resnet19", "--out", tmp_path / "m.joblib", "--quiet"),
+                   "Did you mean 'resnet18'")
+    one_line_error(run("train", photos, "--param", "epochs=3", "--out", tmp_path / "m.joblib"),
+                   "Unknown parameter(s) ['epochs']")
+    bad = tmp_path / "grid.json"
+    bad.write_text('{"lr": [0.001,, 0.01]}')
+    one_line_error(run("tune", "digits", "--grid", bad), "is not valid JSON")
+    bad.write_text('{"lr": 0.001}')
+    one_line_error(run("tune", "digits", "--grid", bad), "non-empty lists")
+    one_line_error(run("predict", tmp_path / "none.joblib", photos), "No model file")
+
+
+def test_tune_on_a_local_dask_cluster_finds_what_loky_finds(tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    from sklearn_imgcls.cli import main
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("lr: [0.0001, 0.01]\nbatch_size: [64]\n")
+    best = {}
+    for backend in ("loky", "dask"):
+        assert main(["tune", "digits", "--grid", str(grid), "--param", "max_epochs=2", "--cv", "2",
+                     "--n-jobs", "2", "--backend", backend]) == 0
+        out = capsys.readouterr().out
+        best[backend] = out.splitlines()[0]
+    assert best["loky"] == best["dask"]
+    assert '"lr": 0.01' in best["dask"]
