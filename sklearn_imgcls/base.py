@@ -335,6 +335,12 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         probabilities = probabilities.astype(np.float64)
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
 
+    def to_onnx(self, path: str) -> str:
+        """Export the fitted network (with softmax) to ONNX; see :func:`sklearn_imgcls.onnx_export.export_onnx`."""
+        from .onnx_export import export_onnx
+
+        return export_onnx(self, path)
+
     def predict(self, X: Any) -> np.ndarray:
         """Return the predicted class label of each image (labels as given to ``fit``)."""
         probabilities = self.predict_proba(X)

@@ -25,6 +25,7 @@ examples:
   sklearn-imgcls predict model.joblib new/*.png --proba > predictions.csv
   sklearn-imgcls evaluate model.joblib test_photos/ --report report/
   sklearn-imgcls tune photos/ --grid grid.json --cv 3 --n-jobs 2 --backend dask --out best.joblib
+  sklearn-imgcls export model.joblib --onnx model.onnx
   sklearn-imgcls compare digits --budget 120
   sklearn-imgcls compare photos/ --budget 600 --report out/   (photos/<class>/<image>)
   sklearn-imgcls plugins              list backbones, losses, augmentations, samplers
@@ -72,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local 2-worker cluster)")
     tune.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     tune.add_argument("--out", default=None, help="save the refitted best model here")
+    export = sub.add_parser("export", help="export a saved model to ONNX")
+    export.add_argument("model", help="model file written by train or tune")
+    export.add_argument("--onnx", required=True, help="ONNX file to write")
     compare = sub.add_parser("compare", help="rank candidate models on a dataset by cross-validation")
     compare.add_argument(
         "data", help="'digits', 'fashion-mnist', a folder with one subfolder per class, a CSV/parquet of path,label, or an .npz with X and y"
@@ -148,13 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands import evaluate_command
 
             return evaluate_command(args.model, args.data, args.report)
+        if args.command == "export":
+            from .commands import export_command
+
+            return export_command(args.model, args.onnx)
         if args.command == "tune":
             from .commands import tune_command
 
             return tune_command(args.data, args.grid, args.estimator, args.param, args.cv, args.n_jobs,
                                 args.backend, args.scheduler, args.out, args.seed)
         return _plugins()
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the exception's layout
         print(f"sklearn-imgcls: error: {message}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["evaluate_command", "parse_params", "predict_command", "train_command", "tune_command"]
+__all__ = ["evaluate_command", "export_command", "parse_params", "predict_command", "train_command", "tune_command"]
 
 ESTIMATORS = {"cnn": "CNNClassifier", "transfer": "TransferClassifier"}
 _TUPLE_PARAMS = {"image_shape", "input_size"}
@@ -229,3 +229,12 @@ def _dask_client(scheduler: str | None):
         return Client(scheduler), None
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
+
+
+def export_command(model: str, onnx_path: str) -> int:
+    """Write the saved model's network as ONNX (input: float32 NCHW in training units; output: probabilities)."""
+    estimator = _load(model)
+    estimator.to_onnx(onnx_path)
+    print(f"wrote {onnx_path}: input 'images' float32 (N, {', '.join(map(str, estimator.image_shape_))}), "
+          f"output 'probabilities' (N, {len(estimator.classes_)}) in the order {estimator.classes_.tolist()}")
+    return 0

@@ -57,6 +57,11 @@ def test_train_predict_evaluate_round_trip(photos, tmp_path):
     assert len(table) == 31 and np.allclose(table[["proba_one", "proba_zero"]].sum(axis=1), 1, atol=1e-5)
     assert (table["prediction"].iloc[:30] == "zero").mean() > 0.8
 
+    if __import__("importlib").util.find_spec("onnxruntime") is not None:
+        result = run("export", model, "--onnx", tmp_path / "model.onnx")
+        assert result.returncode == 0, result.stderr
+        assert "output 'probabilities' (N, 2) in the order ['one', 'zero']" in result.stdout
+
     report = tmp_path / "report"
     result = run("evaluate", model, photos, "--report", report)
     assert result.returncode == 0, result.stderr

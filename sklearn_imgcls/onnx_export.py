@@ -1,0 +1,71 @@
+"""Export a fitted classifier to ONNX, so it runs without Python, torch or this package.
+
+The exported graph takes ``images``: float32 ``(N, C, H, W)`` in the units the
+model was fitted in (uint8 training images become ``pixels / 255``) at the
+fitted size, and returns ``probabilities`` ``(N, n_classes)`` whose columns
+follow the estimator's ``classes_`` (also stored as JSON in the model's
+``metadata_props["classes"]``). Needs ``pip install 'sklearn-imgcls[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from typing import Any
+
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["export_onnx"]
+
+
+class _Probabilities(torch.nn.Module):
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return torch.softmax(self.network(images), dim=1)
+
+
+def export_onnx(estimator: Any, path: str) -> str:
+    """Write ``estimator``'s network, with softmax, as an ONNX model at ``path``; returns ``path``.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier or TransferClassifier
+        A fitted classifier.
+    path : str
+        Output file, conventionally ``*.onnx``.
+    """
+    check_is_fitted(estimator)
+    try:
+        import onnx
+        import onnxscript  # noqa: F401 - torch's exporter needs it
+    except ImportError:
+        raise ImportError("ONNX export needs onnx and onnxscript: pip install 'sklearn-imgcls[onnx]'.") from None
+    if getattr(estimator, "tta", None):
+        warnings.warn("tta is not part of the exported graph: the ONNX model predicts the plain image only.", stacklevel=2)
+    network = estimator.net_.module_
+    was_training = network.training
+    network.eval()
+    example = torch.rand(2, *estimator.image_shape_)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Probabilities(network), (example,), path, input_names=["images"], output_names=["probabilities"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
+            )
+    finally:
+        network.train(was_training)
+    model = onnx.load(path)
+    classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
+    for key, value in (("classes", json.dumps(classes)), ("image_shape", json.dumps(list(estimator.image_shape_))),
+                       ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator.backbone})")):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, path)
+    return path
