@@ -34,10 +34,20 @@ from .iterators import BatchIterator
 from .network import ImageNetwork
 from .registry import ComponentChain, get_registry
 from .resampling import ResampledSplit
-from .skorch_net import ImageNeuralNet, per_sample_criterion
+from .skorch_net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
 from .tta import test_time_views
 
 __all__ = ["BaseImageClassifier"]
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """A print sink that prints nothing (module level, so nets pickle)."""
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    """Where ``module``'s parameters live (the accelerator placed them when ``device`` is None)."""
+    parameter = next(module.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -265,6 +275,18 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             **optimizer_params,
         )
         params.update(net_params)
+        if self.accelerator is not None:
+            if getattr(self.accelerator, "num_processes", 1) > 1 and settings["validation_fraction"]:
+                raise ValueError(
+                    "validation_fraction is not supported across several accelerate processes (each would score "
+                    "its own copy of the validation split); set validation_fraction=None for distributed runs."
+                )
+            params.update(device=None, accelerator=self.accelerator)
+            if settings["verbose"] == 0:  # AccelerateMixin routes the epoch table to accelerator.print
+                params["callbacks__print_log__sink"] = _silent
+            if getattr(self.accelerator, "num_processes", 1) > 1:
+                params["iterator_train__shard"] = (self.accelerator.process_index, self.accelerator.num_processes)
+            return accelerated_net_class()(**params)
         return ImageNeuralNet(**params)
 
     def save_weights(self, path: str) -> None:
@@ -320,7 +342,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         data = self._images(X)
         views = P.check_tta(getattr(self, "tta", None))
         module = self.net_.module_
-        device = torch.device(self.net_.device)
+        device = torch.device(self.net_.device) if self.net_.device is not None else _module_device(module)
         module.eval()
         probabilities = np.empty((len(data), len(self.classes_)), dtype=np.float32)
         start = 0

@@ -79,6 +79,10 @@ class CNNClassifier(BaseImageClassifier):
         0 is silent, 1 prints a table row per epoch, 2 adds a progress bar.
     callbacks : list or None, default=None
         Extra skorch callbacks (instances or ``(name, callback)`` pairs).
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through skorch's Hugging Face Accelerate integration (device
+        placement, mixed precision, ``accelerate launch`` on several GPUs);
+        ``device`` is then left to the accelerator.
 
     Attributes
     ----------
@@ -128,6 +132,7 @@ class CNNClassifier(BaseImageClassifier):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: list | None = None,
+        accelerator: Any = None,
     ) -> None:
         self.backbone = backbone
         self.backbone_params = backbone_params
@@ -151,6 +156,7 @@ class CNNClassifier(BaseImageClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
 
     def _validate_extra_params(self) -> None:
         get_registry().get("backbone", self.backbone)

@@ -116,6 +116,9 @@ class BatchIterator:
         DataLoader workers for datasets that are not in memory.
     num_classes : int or None
         Number of classes, needed to one-hot encode targets for label mixing.
+    shard : (int, int) or None
+        ``(rank, world_size)`` under several accelerate processes: each
+        process visits every ``world_size``-th sample of the epoch's order.
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class BatchIterator:
         sampler: Sample | None = None,
         num_workers: int = 0,
         num_classes: int | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
@@ -137,6 +141,7 @@ class BatchIterator:
         self.sampler = sampler
         self.num_workers = num_workers
         self.num_classes = num_classes
+        self.shard = shard
         self._tensors = in_memory_tensors(dataset)
 
     def __len__(self) -> int:
@@ -160,6 +165,11 @@ class BatchIterator:
             return
         X, y, indices = self._tensors
         order = self._order(y, indices)
+        if self.shard is not None:
+            rank, world = self.shard
+            if order is None:
+                order = torch.arange(len(images_of(X)))
+            order = order[rank::world]
         n = len(images_of(X)) if order is None else len(order)
         for start in range(0, n, self.batch_size):
             index = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
@@ -176,12 +186,16 @@ class BatchIterator:
         return images, yb
 
     def _iter_loader(self):
+        dataset = self.dataset
+        if self.shard is not None:
+            rank, world = self.shard
+            dataset = Subset(dataset, range(rank, len(dataset), world))
         sampler = None
         if self.sampler is not None:
-            targets = torch.stack([torch.as_tensor(self.dataset[i][1]) for i in range(len(self.dataset))])
+            targets = torch.stack([torch.as_tensor(dataset[i][1]) for i in range(len(dataset))])
             sampler = self.sampler(targets, self.generator).tolist()
         loader = DataLoader(
-            self.dataset,
+            dataset,
             batch_size=self.batch_size,
             shuffle=self.shuffle and sampler is None,
             sampler=sampler,

@@ -51,7 +51,7 @@ def run_lr_range_test(net, dataset, start_lr: float, end_lr: float, num_steps: i
     lrs, losses = [], []
     average, best, step = 0.0, float("inf"), 0
     module.train()
-    device = net.device
+    device = net.device if net.device is not None else next(module.parameters()).device
     while step < num_steps:
         for xb, yb in net.get_iterator(dataset, training=True):
             lr = start_lr * factor**step

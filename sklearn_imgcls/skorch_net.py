@@ -17,7 +17,7 @@ from skorch.utils import to_tensor
 
 from .iterators import images_of
 
-__all__ = ["ImageNeuralNet", "per_sample_criterion"]
+__all__ = ["ImageNeuralNet", "accelerated_net_class", "per_sample_criterion"]
 
 
 def per_sample_criterion(criterion: torch.nn.Module, loss_name: str) -> torch.nn.Module:
@@ -43,3 +43,14 @@ class ImageNeuralNet(NeuralNetClassifier):
             weight = to_tensor(X["sample_weight"], self.device).to(loss.dtype)
             return (loss * weight).sum() / weight.sum().clamp_min(torch.finfo(loss.dtype).tiny)
         return loss
+
+
+def accelerated_net_class() -> type:
+    """:class:`ImageNeuralNet` with skorch's :class:`~skorch.hf.AccelerateMixin` (needs ``accelerate``)."""
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        raise ImportError("accelerator= needs Hugging Face Accelerate: pip install 'sklearn-imgcls[accelerate]'.") from None
+    from .accelerated import AcceleratedImageNeuralNet
+
+    return AcceleratedImageNeuralNet

@@ -64,7 +64,7 @@ class TransferClassifier(BaseImageClassifier):
         ``validation_fraction``, ``early_stopping``, ``scoring``, ``augment``,
         ``sampler``, ``tta``, ``normalize`` (unused: the weights decide, or the
         images' statistics), ``device``, ``random_state``, ``verbose``,
-        ``callbacks``.
+        ``callbacks``, ``accelerator``.
 
     Attributes
     ----------
@@ -110,6 +110,7 @@ class TransferClassifier(BaseImageClassifier):
         random_state: Any = None,
         verbose: int = 0,
         callbacks: list | None = None,
+        accelerator: Any = None,
     ) -> None:
         self.backbone = backbone
         self.weights = weights
@@ -138,6 +139,7 @@ class TransferClassifier(BaseImageClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
 
     def _validate_extra_params(self) -> None:
         get_registry().get("backbone", self.backbone)
