@@ -73,7 +73,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """Validate subclass-specific parameters (called first in ``fit``)."""
 
     # -- fit -------------------------------------------------------------
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "BaseImageClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume_from: str | None = None) -> "BaseImageClassifier":
         """Train the network on images ``X`` with labels ``y``.
 
         Parameters
@@ -86,19 +86,48 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             Non-negative weight of each image in the loss (training and
             validation): each batch's loss is ``sum(w_i * l_i) / sum(w_i)``,
             multiplied with ``class_weight`` where both are given.
+        resume_from : str or None, default=None
+            Folder written by a :class:`skorch.callbacks.Checkpoint` callback
+            (``params.pt``, ``optimizer.pt``, ``history.json``) of an
+            interrupted fit with the same parameters and data: training
+            continues from its last epoch up to ``max_epochs``.
 
         Returns
         -------
         self
         """
         with self._training_session(X, y, sample_weight=sample_weight) as (net, data, classes, y_encoded, weights):
-            net.fit(data.dataset(torch.as_tensor(y_encoded), weights), y_encoded)
+            dataset = data.dataset(torch.as_tensor(y_encoded), weights)
+            if resume_from is None:
+                net.fit(dataset, y_encoded)
+            else:
+                remaining = self._restore_checkpoint(net, resume_from)
+                if remaining > 0:
+                    net.partial_fit(dataset, y_encoded, epochs=remaining)
         self.classes_ = classes
         self.image_shape_ = data.image_shape
         self.n_features_in_ = int(np.prod(data.image_shape))
         self.net_ = net
         self.history_ = net.history
         return self
+
+    def _restore_checkpoint(self, net: NeuralNetClassifier, folder: str) -> int:
+        """Load a skorch checkpoint into the initialised ``net``; return the epochs left to train."""
+        import os
+
+        files = {"f_params": "params.pt", "f_optimizer": "optimizer.pt", "f_history": "history.json"}
+        missing = [name for name in files.values() if not os.path.isfile(os.path.join(folder, name))]
+        if missing:
+            raise ValueError(f"Cannot resume from {folder!r}: it lacks {missing} (a skorch Checkpoint folder is expected).")
+        net.initialize()
+        try:
+            net.load_params(**{key: os.path.join(folder, name) for key, name in files.items()})
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise ValueError(
+                f"The checkpoint in {folder!r} does not fit this estimator and data ({str(exc).splitlines()[0][:200]}); "
+                "resume with the same parameters and images, or start afresh."
+            ) from None
+        return int(self.max_epochs) - len(net.history)
 
     @contextlib.contextmanager
     def _training_session(self, X: Any, y: Any, sample_weight: Any = None, **setting_overrides: Any):

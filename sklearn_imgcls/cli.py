@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="estimator parameter, value as JSON when it parses (repeatable)")
     train.add_argument("--out", required=True, help="model file to write (joblib)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from OUT.checkpoint/ (same DATA and parameters)")
     predict = sub.add_parser("predict", help="print predictions for images as CSV")
     predict.add_argument("model", help="model file written by train or tune")
     predict.add_argument("images", nargs="+", help="image files or folders")
@@ -143,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             from .commands import train_command
 
-            return train_command(args.data, args.out, args.estimator, args.backbone, args.param, args.quiet)
+            return train_command(args.data, args.out, args.estimator, args.backbone, args.param, args.quiet, args.resume)
         if args.command == "predict":
             from .commands import predict_command
 

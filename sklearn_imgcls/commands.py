@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["evaluate_command", "export_command", "parse_params", "predict_command", "train_command", "tune_command"]
+__all__ = ["checkpoint_callback", "evaluate_command", "export_command", "parse_params", "predict_command", "train_command", "tune_command"]
 
 ESTIMATORS = {"cnn": "CNNClassifier", "transfer": "TransferClassifier"}
 _TUPLE_PARAMS = {"image_shape", "input_size"}
@@ -72,9 +72,24 @@ def _load(path: str):
     return estimator
 
 
+def checkpoint_callback(folder: str):
+    """A skorch :class:`~skorch.callbacks.Checkpoint` saving weights, optimizer and history every epoch."""
+    from skorch.callbacks import Checkpoint
+
+    return Checkpoint(monitor=None, dirname=folder, f_params="params.pt", f_optimizer="optimizer.pt",
+                      f_criterion=None, f_history="history.json", load_best=False)
+
+
 def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None = None,
-                  params: Sequence[str] = (), quiet: bool = False) -> int:
-    """Fit an estimator on ``data`` and save it to ``out``; Ctrl-C stops training and still saves."""
+                  params: Sequence[str] = (), quiet: bool = False, resume: bool = False) -> int:
+    """Fit an estimator on ``data`` and save it to ``out``.
+
+    Every epoch is checkpointed in ``<out>.checkpoint/``. Ctrl-C ends the
+    epoch loop (skorch keeps the weights so far), the model is still saved and
+    the checkpoint kept, so ``resume=True`` continues up to ``max_epochs``.
+    """
+    import shutil
+
     from .datasets import load_dataset
 
     X, y, shape = load_dataset(data)
@@ -82,13 +97,22 @@ def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None =
     if shape is not None:
         settings.setdefault("image_shape", shape)
     settings.setdefault("verbose", 0 if quiet else 2)
+    folder = out + ".checkpoint"
+    if "callbacks" in settings:
+        raise ValueError("callbacks cannot be given on the command line; use the Python API for custom callbacks.")
+    settings["callbacks"] = [checkpoint_callback(folder)]
     estimator = _estimator(kind, backbone, settings)
-    # skorch ends the epoch loop on Ctrl-C and keeps the weights so far; the model is saved either way
-    estimator.fit(X, y)
+    if resume and not os.path.isdir(folder):
+        raise ValueError(f"--resume found no checkpoint folder {folder!r}; train without --resume first.")
+    estimator.fit(X, y, resume_from=folder if resume else None)
     _save(estimator, out)
     epochs = len(estimator.history_)
     print(f"trained {type(estimator).__name__}({estimator.backbone}) on {len(y)} images for {epochs} epoch(s); "
           f"saved to {out}")
+    if epochs < estimator.max_epochs and not estimator.early_stopping:
+        print(f"stopped before max_epochs={estimator.max_epochs}: checkpoint kept in {folder}; add --resume to continue")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

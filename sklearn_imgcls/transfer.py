@@ -164,14 +164,17 @@ class TransferClassifier(BaseImageClassifier):
             if len(tuple(self.input_size)) != 2:
                 raise ValueError(f"input_size must be (height, width), got {self.input_size!r}.")
 
-    def fit(self, X: Any, y: Any) -> "TransferClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume_from: str | None = None) -> "TransferClassifier":
         """Fine-tune on images ``X`` with labels ``y`` (see the class docstring).
+
+        ``sample_weight`` and ``resume_from`` are as in
+        :meth:`CNNClassifier.fit <sklearn_imgcls.CNNClassifier.fit>`.
 
         Returns
         -------
         self
         """
-        super().fit(X, y)
+        super().fit(X, y, sample_weight, resume_from=resume_from)
         self.frozen_parameters_ = self._frozen
         return self
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from skorch.callbacks import Callback
 
 
 def run(*args, cwd=None):
@@ -110,3 +111,42 @@ def test_tune_on_a_local_dask_cluster_finds_what_loky_finds(tmp_path, capsys):
         best[backend] = out.splitlines()[0]
     assert best["loky"] == best["dask"]
     assert '"lr": 0.01' in best["dask"]
+
+
+class _Interrupt(Callback):
+    """Presses Ctrl-C after ``epoch`` epochs."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, digits_small):
+    from skorch.callbacks import Checkpoint
+
+    from sklearn_imgcls import CNNClassifier
+    from sklearn_imgcls.commands import checkpoint_callback
+
+    X, y = digits_small
+    folder = str(tmp_path / "run.checkpoint")
+    params = dict(image_shape=(1, 8, 8), max_epochs=5, lr=5e-3, random_state=0)
+    interrupted = CNNClassifier(**params, callbacks=[checkpoint_callback(folder), ("stop", _Interrupt(2))]).fit(X, y)
+    assert len(interrupted.history_) == 2  # Ctrl-C ended the loop after epoch 2, weights kept
+    first_losses = interrupted.history_[:, "train_loss"]
+    resumed = CNNClassifier(**params, callbacks=[checkpoint_callback(folder)]).fit(X, y, resume_from=folder)
+    assert len(resumed.history_) == 5
+    assert resumed.history_[:2, "train_loss"] == first_losses
+    assert resumed.history_[-1, "train_loss"] < first_losses[-1]
+    other = CNNClassifier(**{**params, "backbone": "bn_cnn"}, callbacks=[Checkpoint(dirname=str(tmp_path / "x"))])
+    with pytest.raises(ValueError, match="does not fit this estimator and data"):
+        other.fit(X, y, resume_from=folder)
+    with pytest.raises(ValueError, match="lacks"):
+        CNNClassifier(**params).fit(X, y, resume_from=str(tmp_path))
+
+
+def test_cli_resume_needs_a_checkpoint(tmp_path):
+    one_line_error(run("train", "digits", "--out", tmp_path / "m.joblib", "--resume", "--quiet"),
+                   "found no checkpoint folder")
