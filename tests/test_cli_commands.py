@@ -63,8 +63,12 @@ def test_train_predict_evaluate_round_trip(photos, tmp_path):
         assert result.returncode == 0, result.stderr
         assert "output 'probabilities' (N, 2) in the order ['one', 'zero']" in result.stdout
 
+    table_path = tmp_path / "labels.csv"  # the same images as a path,label table, relative paths
+    rows = [(f"photos/{p.parent.name}/{p.name}", p.parent.name) for p in sorted(photos.glob("*/*.*"))]
+    (tmp_path / "photos").symlink_to(photos)
+    pd.DataFrame(rows, columns=["path", "label"]).to_csv(table_path, index=False)
     report = tmp_path / "report"
-    result = run("evaluate", model, photos, "--report", report)
+    result = run("evaluate", model, table_path, "--report", report)
     assert result.returncode == 0, result.stderr
     accuracy = float(next(line for line in result.stdout.splitlines() if "accuracy:" in line).split(":")[1])
     assert accuracy > 0.8 and (report / "index.html").is_file()
