@@ -189,6 +189,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             "optimizer_params": P.check_dict("optimizer_params", self.optimizer_params),
             "augment": ComponentChain("augmentation", P.check_augment(self.augment, AUGMENT_PRESETS)).build(),
             "tta": P.check_tta(self.tta),
+            "adversarial": P.check_adversarial(self.adversarial),
             "sampler": None,
             "resampler": None,
         }
@@ -300,6 +301,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__sampler=settings["sampler"],
             iterator_train__num_classes=len(classes) if classes is not None else int(y_encoded.max()) + 1,
             iterator_valid=BatchIterator,
+            adversarial=settings["adversarial"],
             verbose=settings["verbose"],
             **optimizer_params,
         )

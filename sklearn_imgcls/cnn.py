@@ -68,6 +68,12 @@ class CNNClassifier(BaseImageClassifier):
         Test-time augmentation: ``predict_proba`` averages the probabilities
         of the image and of these views: ``"flip_h"``, ``"flip_v"``,
         ``"shift"`` (four one-pixel-per-16 shifts).
+    adversarial : dict or None, default=None
+        Adversarial training, e.g. ``{"method": "pgd", "eps": 0.1, "steps":
+        5, "fraction": 0.5}``: before each training step that share of the
+        batch is replaced by attacks on the current network (``eps`` in
+        ``[0, 1]`` units for uint8 images; ``norm`` "inf" or "2"). See
+        :mod:`sklearn_imgcls.robustness`.
     normalize : bool, default=True
         Standardise each channel with the training images' mean and std.
     device : str, default="auto"
@@ -127,6 +133,7 @@ class CNNClassifier(BaseImageClassifier):
         augment: str | list | None = None,
         sampler: str | tuple | None = None,
         tta: str | list | None = None,
+        adversarial: dict | None = None,
         normalize: bool = True,
         device: str = "auto",
         random_state: Any = None,
@@ -151,6 +158,7 @@ class CNNClassifier(BaseImageClassifier):
         self.augment = augment
         self.sampler = sampler
         self.tta = tta
+        self.adversarial = adversarial
         self.normalize = normalize
         self.device = device
         self.random_state = random_state

@@ -14,6 +14,7 @@ import torch
 
 __all__ = [
     "OPTIMIZERS",
+    "check_adversarial",
     "check_augment",
     "check_sample_weight",
     "check_sampler",
@@ -189,3 +190,27 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> torch.Tensor | No
     if weights.sum() <= 0:
         raise ValueError("sample_weight sums to zero: at least one image must have a positive weight.")
     return torch.from_numpy(weights.astype(np.float32))
+
+
+def check_adversarial(value: Any) -> dict | None:
+    """Resolve ``adversarial``: None, or a dict with ``method`` ("pgd" or "fgsm"), ``eps``, ``steps``, ``norm``, ``fraction``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        _fail("adversarial", value, 'None or a dict such as {"method": "pgd", "eps": 0.1, "steps": 5, "fraction": 0.5}',
+              TypeError)
+    unknown = sorted(set(value) - {"method", "eps", "steps", "norm", "fraction"})
+    if unknown:
+        _fail("adversarial", value, f"a dict with keys method, eps, steps, norm, fraction (unknown: {unknown})")
+    method = value.get("method", "pgd")
+    if method not in ("pgd", "fgsm"):
+        _fail("adversarial['method']", method, "'pgd' or 'fgsm'")
+    eps = check_positive_float("adversarial['eps']", value.get("eps", 0.1))
+    steps = 1 if method == "fgsm" else check_int("adversarial['steps']", value.get("steps", 5))
+    norm = value.get("norm", "inf")
+    if norm not in ("inf", "2"):
+        _fail("adversarial['norm']", norm, "'inf' or '2'")
+    fraction = value.get("fraction", 0.5)
+    if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+        _fail("adversarial['fraction']", fraction, "a number in (0, 1]")
+    return {"method": method, "eps": eps, "steps": steps, "norm": norm, "fraction": float(fraction)}

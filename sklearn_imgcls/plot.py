@@ -25,6 +25,7 @@ __all__ = [
     "plot_history",
     "plot_leaderboard",
     "plot_precision_recall",
+    "plot_robustness",
     "plot_roc",
     "plot_search",
     "plot_top_losses",
@@ -355,5 +356,29 @@ def plot_leaderboard(board: Any, score: str | None = None):
     ax.set_title("Leaderboard" + (f" ({skipped} candidate(s) failed or skipped)" if skipped else ""))
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_robustness(curves: Any):
+    """Accuracy against attack strength ``eps``, one line per model.
+
+    Parameters
+    ----------
+    curves : DataFrame or dict of str to DataFrame
+        Output(s) of :func:`sklearn_imgcls.robustness.robustness_curve`.
+    """
+    plt = _pyplot()
+    if hasattr(curves, "columns"):
+        curves = {"model": curves}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in curves.items():
+        ax.plot(curve["eps"], curve["accuracy"], "o-", label=str(name))
+    ax.set_xlabel("attack strength eps")
+    ax.set_ylabel("accuracy under attack")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title("Robustness curve")
     fig.tight_layout()
     return fig

@@ -32,7 +32,54 @@ def per_sample_criterion(criterion: torch.nn.Module, loss_name: str) -> torch.nn
 
 
 class ImageNeuralNet(NeuralNetClassifier):
-    """:class:`skorch.NeuralNetClassifier` that accepts per-sample weights in dict inputs."""
+    """:class:`skorch.NeuralNetClassifier` with per-sample weights and optional adversarial training.
+
+    Parameters
+    ----------
+    adversarial : dict or None
+        Validated adversarial-training settings (``method``, ``eps``,
+        ``steps``, ``norm``, ``fraction``): before each training step that
+        share of the batch is replaced by attacks on the current network
+        (:func:`sklearn_imgcls.robustness.perturb`). Validation and prediction
+        stay clean.
+    *args, **kwargs
+        As :class:`skorch.NeuralNetClassifier`.
+    """
+
+    def __init__(self, *args: Any, adversarial: dict | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.adversarial = adversarial
+
+    def train_step_single(self, batch, **fit_params):  # noqa: D102
+        if self.adversarial:
+            batch = self._adversarial_batch(batch)
+        return super().train_step_single(batch, **fit_params)
+
+    def _adversarial_batch(self, batch):
+        from skorch.dataset import unpack_data
+
+        from .robustness import perturb
+
+        Xi, yi = unpack_data(batch)
+        images = images_of(Xi)
+        images = images.float().div(255) if images.dtype == torch.uint8 else images.float()
+        settings = self.adversarial
+        n = int(round(settings["fraction"] * len(images)))
+        if n == 0:
+            return batch
+        device = next(self.module_.parameters()).device
+        images = images.to(device)
+        targets = to_tensor(yi, device)
+        low, high = (0.0, 1.0) if float(images.min()) >= 0 and float(images.max()) <= 1 else (
+            float(images.min()), float(images.max()))
+        attacked = perturb(
+            self.module_, images[:n], targets[:n], settings["eps"], steps=settings["steps"], norm=settings["norm"],
+            random_start=settings["method"] == "pgd", step_size=settings["eps"] if settings["method"] == "fgsm" else None,
+            bounds=(low, high),
+        )
+        images = torch.cat([attacked, images[n:]])
+        Xi = {**Xi, "images": images} if isinstance(Xi, Mapping) else images
+        return Xi, yi
 
     def infer(self, x: Any, **fit_params: Any) -> torch.Tensor:  # noqa: D102
         return super().infer(images_of(x), **fit_params)

@@ -62,7 +62,7 @@ class TransferClassifier(BaseImageClassifier):
         ``image_shape``, ``loss``, ``loss_params``, ``class_weight``,
         ``optimizer``, ``optimizer_params``, ``lr``, ``batch_size``,
         ``validation_fraction``, ``early_stopping``, ``scoring``, ``augment``,
-        ``sampler``, ``tta``, ``normalize`` (unused: the weights decide, or the
+        ``sampler``, ``tta``, ``adversarial``, ``normalize`` (unused: the weights decide, or the
         images' statistics), ``device``, ``random_state``, ``verbose``,
         ``callbacks``, ``accelerator``.
 
@@ -105,6 +105,7 @@ class TransferClassifier(BaseImageClassifier):
         augment: str | list | None = None,
         sampler: str | tuple | None = None,
         tta: str | list | None = None,
+        adversarial: dict | None = None,
         normalize: bool = True,
         device: str = "auto",
         random_state: Any = None,
@@ -134,6 +135,7 @@ class TransferClassifier(BaseImageClassifier):
         self.augment = augment
         self.sampler = sampler
         self.tta = tta
+        self.adversarial = adversarial
         self.normalize = normalize
         self.device = device
         self.random_state = random_state
