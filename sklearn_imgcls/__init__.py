@@ -30,6 +30,7 @@ _LAZY = {
     "list_samplers": "sklearn_imgcls.catalog",
     "get_registry": "sklearn_imgcls.registry",
     "hookimpl": "sklearn_imgcls.hookspecs",
+    "load": "sklearn_imgcls.persistence",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

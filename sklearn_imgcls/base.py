@@ -388,6 +388,12 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         probabilities = probabilities.astype(np.float64)
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
 
+    def save(self, path: str) -> str:
+        """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`."""
+        from .persistence import save
+
+        return save(self, path)
+
     def to_onnx(self, path: str) -> str:
         """Export the fitted network (with softmax) to ONNX; see :func:`sklearn_imgcls.onnx_export.export_onnx`."""
         from .onnx_export import export_onnx
