@@ -20,6 +20,11 @@ def _open(path: str):
 
     try:
         return Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"Refusing {path!r}: {exc} It may be a decompression bomb; if you trust the file, raise "
+            "PIL.Image.MAX_IMAGE_PIXELS before loading."
+        ) from None
     except FileNotFoundError:
         raise ValueError(f"Image file not found: {path!r}.") from None
     except UnidentifiedImageError:

@@ -17,7 +17,9 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-__all__ = ["embeddings", "find_label_issues", "find_outliers"]
+from .validation_report import ValidationReport, validate
+
+__all__ = ["ValidationReport", "embeddings", "find_label_issues", "find_outliers", "validate"]
 
 
 def find_label_issues(
