@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,8 +15,10 @@ from skorch.callbacks import Callback
 
 
 def run(*args, cwd=None):
+    # one torch thread: the test runs beside another pytest-xdist worker on the same cores
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "sklearn_imgcls.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
+                          capture_output=True, text=True, cwd=cwd, timeout=600, env=env)
 
 
 def one_line_error(result, fragment):
