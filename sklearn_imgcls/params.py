@@ -193,18 +193,19 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> torch.Tensor | No
 
 
 def check_adversarial(value: Any) -> dict | None:
-    """Resolve ``adversarial``: None, or a dict with ``method`` ("pgd" or "fgsm"), ``eps``, ``steps``, ``norm``, ``fraction``."""
+    """Resolve ``adversarial``: None, or a dict with ``method`` ("pgd", "fgsm" or "trades"), ``eps``, ``steps``,
+    ``norm``, ``fraction`` (pgd/fgsm: share of each batch attacked) and ``beta`` (trades: weight of the KL term)."""
     if value is None:
         return None
     if not isinstance(value, dict):
         _fail("adversarial", value, 'None or a dict such as {"method": "pgd", "eps": 0.1, "steps": 5, "fraction": 0.5}',
               TypeError)
-    unknown = sorted(set(value) - {"method", "eps", "steps", "norm", "fraction"})
+    unknown = sorted(set(value) - {"method", "eps", "steps", "norm", "fraction", "beta"})
     if unknown:
-        _fail("adversarial", value, f"a dict with keys method, eps, steps, norm, fraction (unknown: {unknown})")
+        _fail("adversarial", value, f"a dict with keys method, eps, steps, norm, fraction, beta (unknown: {unknown})")
     method = value.get("method", "pgd")
-    if method not in ("pgd", "fgsm"):
-        _fail("adversarial['method']", method, "'pgd' or 'fgsm'")
+    if method not in ("pgd", "fgsm", "trades"):
+        _fail("adversarial['method']", method, "'pgd', 'fgsm' or 'trades'")
     eps = check_positive_float("adversarial['eps']", value.get("eps", 0.1))
     steps = 1 if method == "fgsm" else check_int("adversarial['steps']", value.get("steps", 5))
     norm = value.get("norm", "inf")
@@ -213,4 +214,5 @@ def check_adversarial(value: Any) -> dict | None:
     fraction = value.get("fraction", 0.5)
     if not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
         _fail("adversarial['fraction']", fraction, "a number in (0, 1]")
-    return {"method": method, "eps": eps, "steps": steps, "norm": norm, "fraction": float(fraction)}
+    beta = check_positive_float("adversarial['beta']", value.get("beta", 6.0))
+    return {"method": method, "eps": eps, "steps": steps, "norm": norm, "fraction": float(fraction), "beta": beta}

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "adversarial_accuracy",
+    "perturb_kl",
     "fgsm",
     "make_adversarial_scorer",
     "perturb",
@@ -97,6 +98,50 @@ def perturb(
                 else:
                     flat = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.ndim - 1))
                     delta = _project_l2(delta + step * grad / flat, eps)
+                delta = (original + delta).clamp(low, high) - original
+    finally:
+        module.train(was_training)
+    return (original + delta).detach()
+
+
+def perturb_kl(
+    module: torch.nn.Module,
+    images: torch.Tensor,
+    eps: float,
+    *,
+    steps: int = 10,
+    step_size: float | None = None,
+    norm: str = "inf",
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> torch.Tensor:
+    """Points within ``eps`` of ``images`` that move ``module``'s prediction most (KL divergence), as TRADES uses.
+
+    Starts from a tiny Gaussian step (Zhang et al., 2019) and ascends the KL
+    divergence between the predictions at the clean and the perturbed images;
+    labels are not needed. The module is put in eval mode and restored.
+    """
+    if norm not in ("inf", "2"):
+        raise ValueError(f"norm must be 'inf' or '2', got {norm!r}.")
+    step = float(step_size) if step_size is not None else 2.5 * eps / max(steps, 1)
+    low, high = bounds
+    was_training = module.training
+    module.eval()
+    original = images.detach()
+    try:
+        with torch.no_grad():
+            target = torch.softmax(module(original), dim=1)
+        delta = 0.001 * torch.randn_like(original)
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            with torch.enable_grad():
+                divergence = F.kl_div(torch.log_softmax(module(original + delta), dim=1), target, reduction="sum")
+                (grad,) = torch.autograd.grad(divergence, delta)
+            with torch.no_grad():
+                if norm == "inf":
+                    delta = (delta + step * grad.sign()).clamp(-eps, eps)
+                else:
+                    scale = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.ndim - 1))
+                    delta = _project_l2(delta + step * grad / scale, eps)
                 delta = (original + delta).clamp(low, high) - original
     finally:
         module.train(was_training)

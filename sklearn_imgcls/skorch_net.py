@@ -51,9 +51,37 @@ class ImageNeuralNet(NeuralNetClassifier):
         self.adversarial = adversarial
 
     def train_step_single(self, batch, **fit_params):  # noqa: D102
+        if self.adversarial and self.adversarial["method"] == "trades":
+            return self._trades_step(batch, **fit_params)
         if self.adversarial:
             batch = self._adversarial_batch(batch)
         return super().train_step_single(batch, **fit_params)
+
+    def _trades_step(self, batch, **fit_params):
+        """TRADES (Zhang et al., 2019): clean loss + beta * KL(clean || adversarial) predictions."""
+        from skorch.dataset import unpack_data
+
+        from .robustness import perturb_kl
+
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        images = images_of(Xi)
+        images = images.float().div(255) if images.dtype == torch.uint8 else images.float()
+        images = images.to(next(self.module_.parameters()).device)
+        settings = self.adversarial
+        low, high = (0.0, 1.0) if float(images.min()) >= 0 and float(images.max()) <= 1 else (
+            float(images.min()), float(images.max()))
+        attacked = perturb_kl(self.module_, images, settings["eps"], steps=settings["steps"], norm=settings["norm"],
+                              bounds=(low, high))
+        clean_inputs = {**Xi, "images": images} if isinstance(Xi, Mapping) else images
+        y_pred = self.infer(clean_inputs, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=clean_inputs, training=True)
+        robust = torch.nn.functional.kl_div(
+            torch.log_softmax(self.module_(attacked), dim=1), torch.softmax(y_pred, dim=1), reduction="batchmean"
+        )
+        loss = loss + settings["beta"] * robust
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     def _adversarial_batch(self, batch):
         from skorch.dataset import unpack_data

@@ -80,11 +80,21 @@ def test_adversarial_training_makes_the_model_more_robust(digits_small):
     assert robust.score(X, y) > 0.8
 
 
+def test_trades_training_is_more_robust_than_plain(digits_small):
+    X, y = digits_small
+    plain = CNNClassifier(**{**PARAMS, "max_epochs": 15}).fit(X, y)
+    trades = CNNClassifier(**{**PARAMS, "max_epochs": 15},
+                           adversarial={"method": "trades", "eps": 0.1, "steps": 3, "beta": 3.0}).fit(X, y)
+    attack = lambda clf: np.mean(clf.predict(pgd(clf, X, y, 0.1, steps=10)) == y)  # noqa: E731
+    assert attack(trades) > attack(plain) + 0.1
+    assert trades.score(X, y) > 0.8
+
+
 @pytest.mark.parametrize(
     "value, error, pattern",
     [
         ("pgd", TypeError, "adversarial must be None or a dict"),
-        ({"method": "cw"}, ValueError, "adversarial\\['method'\\] must be 'pgd' or 'fgsm'"),
+        ({"method": "cw"}, ValueError, "adversarial\\['method'\\] must be 'pgd', 'fgsm' or 'trades'"),
         ({"eps": -1}, ValueError, "eps"),
         ({"fraction": 0}, ValueError, "fraction"),
         ({"epsilon": 0.1}, ValueError, "unknown: \\['epsilon'\\]"),
