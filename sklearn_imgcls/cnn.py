@@ -72,8 +72,9 @@ class CNNClassifier(BaseImageClassifier):
         Adversarial training, e.g. ``{"method": "pgd", "eps": 0.1, "steps":
         5, "fraction": 0.5}``: before each training step that share of the
         batch is replaced by attacks on the current network (``eps`` in
-        ``[0, 1]`` units for uint8 images; ``norm`` "inf" or "2"). See
-        :mod:`sklearn_imgcls.robustness`.
+        ``[0, 1]`` units for uint8 images; ``norm`` "inf" or "2");
+        ``{"method": "trades", "eps": 0.1, "steps": 5, "beta": 6.0}`` uses
+        the TRADES loss instead. See :mod:`sklearn_imgcls.robustness`.
     normalize : bool, default=True
         Standardise each channel with the training images' mean and std.
     device : str, default="auto"
