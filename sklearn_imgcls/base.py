@@ -31,7 +31,7 @@ from . import params as P
 from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
 from .data import ImageData, as_image_data, channel_statistics
 from .iterators import BatchIterator
-from .network import ImageNetwork
+from .network import ImageNetwork, module_device
 from .registry import ComponentChain, get_registry
 from .resampling import ResampledSplit
 from .skorch_net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
@@ -42,12 +42,6 @@ __all__ = ["BaseImageClassifier"]
 
 def _silent(*args: Any, **kwargs: Any) -> None:
     """A print sink that prints nothing (module level, so nets pickle)."""
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    """Where ``module``'s parameters live (the accelerator placed them when ``device`` is None)."""
-    parameter = next(module.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -263,7 +257,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         return mean, torch.where(std > 1e-12, std, torch.ones_like(std))
 
     def _make_net(
-        self, module, criterion, settings, seed, y_encoded, extra_callbacks, net_params, classes=None
+        self, module, criterion, settings, seed, y_encoded, extra_callbacks, net_params, classes
     ) -> NeuralNetClassifier:
         callbacks = list(self.callbacks or []) + list(extra_callbacks)
         for name in settings["scoring"]:
@@ -292,14 +286,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             train_split=train_split,
             callbacks=callbacks or None,
             device=settings["device"],
-            classes=list(range(int(y_encoded.max()) + 1)),
+            classes=list(range(len(classes))),
             predict_nonlinearity=_softmax,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_train__generator=generator,
             iterator_train__augment=settings["augment"] if settings["augment"].items else None,
             iterator_train__sampler=settings["sampler"],
-            iterator_train__num_classes=len(classes) if classes is not None else int(y_encoded.max()) + 1,
+            iterator_train__num_classes=len(classes),
             iterator_valid=BatchIterator,
             adversarial=settings["adversarial"],
             verbose=settings["verbose"],
@@ -307,7 +301,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         )
         params.update(net_params)
         if self.accelerator is not None:
-            if getattr(self.accelerator, "num_processes", 1) > 1 and settings["validation_fraction"]:
+            processes = getattr(self.accelerator, "num_processes", 1)
+            if processes > 1 and settings["validation_fraction"]:
                 raise ValueError(
                     "validation_fraction is not supported across several accelerate processes (each would score "
                     "its own copy of the validation split); set validation_fraction=None for distributed runs."
@@ -315,8 +310,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             params.update(device=None, accelerator=self.accelerator)
             if settings["verbose"] == 0:  # AccelerateMixin routes the epoch table to accelerator.print
                 params["callbacks__print_log__sink"] = _silent
-            if getattr(self.accelerator, "num_processes", 1) > 1:
-                params["iterator_train__shard"] = (self.accelerator.process_index, self.accelerator.num_processes)
+            if processes > 1:
+                params["iterator_train__shard"] = (self.accelerator.process_index, processes)
             return accelerated_net_class()(**params)
         return ImageNeuralNet(**params)
 
@@ -373,7 +368,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         data = self._images(X)
         views = P.check_tta(getattr(self, "tta", None))
         module = self.net_.module_
-        device = torch.device(self.net_.device) if self.net_.device is not None else _module_device(module)
+        device = module_device(module)  # skorch's device, or wherever an accelerator placed it
         module.eval()
         probabilities = np.empty((len(data), len(self.classes_)), dtype=np.float32)
         start = 0

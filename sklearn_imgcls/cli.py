@@ -90,35 +90,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _compare(args) -> int:
-    import os
-
-    import pandas as pd
-
-    from .select import leaderboard
-
-    from .datasets import load_dataset
-
-    X, y, shape = load_dataset(args.data)
-    board = leaderboard(X, y, "auto", cv=args.cv, time_budget=args.budget, image_shape=shape,
-                        random_state=args.seed, refit=False, verbose=1)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(board.round(4).to_string(index=False))
-    if args.report:
-        from .plot import plot_leaderboard
-
-        os.makedirs(args.report, exist_ok=True)
-        board.to_csv(os.path.join(args.report, "leaderboard.csv"), index=False)
-        html = board.round(4).to_html(index=False)
-        if (board["status"] == "ok").any():
-            plot_leaderboard(board).savefig(os.path.join(args.report, "leaderboard.png"), dpi=110)
-            html += '\n<p><img src="leaderboard.png" alt="score against fit time"></p>'
-        with open(os.path.join(args.report, "leaderboard.html"), "w", encoding="utf-8") as handle:
-            handle.write(f"<!doctype html><meta charset='utf-8'><title>Leaderboard</title>\n{html}\n")
-        print(f"report written to {args.report}")
-    return 0
-
-
 def _plugins() -> int:
     from .registry import KINDS, get_registry
 
@@ -141,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_demo(backbone=args.backbone, max_epochs=args.epochs, seed=args.seed, verbose=not args.quiet)
             return 0
         if args.command == "compare":
-            return _compare(args)
+            from .commands import compare_command
+
+            return compare_command(args.data, args.budget, args.cv, args.seed, args.report)
         if args.command == "train":
             from .commands import train_command
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["checkpoint_callback", "evaluate_command", "export_command", "parse_params", "predict_command", "train_command", "tune_command"]
+__all__ = ["checkpoint_callback", "compare_command", "evaluate_command", "export_command", "parse_params", "predict_command", "train_command", "tune_command"]
 
 ESTIMATORS = {"cnn": "CNNClassifier", "transfer": "TransferClassifier"}
 _TUPLE_PARAMS = {"image_shape", "input_size"}
@@ -117,17 +117,12 @@ def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None =
 
 
 def _expand_images(items: Sequence[str]) -> list[str]:
-    from .datasets import IMAGE_EXTENSIONS
+    from .datasets import list_image_files
 
     paths: list[str] = []
     for item in items:
         if os.path.isdir(item):
-            found = sorted(
-                os.path.join(folder, f)
-                for folder, _, files in os.walk(item)
-                for f in files
-                if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
-            )
+            found = list_image_files(item)
             if not found:
                 raise ValueError(f"No image files in folder {item!r}.")
             paths += found
@@ -261,4 +256,31 @@ def export_command(model: str, onnx_path: str) -> int:
     estimator.to_onnx(onnx_path)
     print(f"wrote {onnx_path}: input 'images' float32 (N, {', '.join(map(str, estimator.image_shape_))}), "
           f"output 'probabilities' (N, {len(estimator.classes_)}) in the order {estimator.classes_.tolist()}")
+    return 0
+
+
+def compare_command(data: str, budget: float | None = None, cv: int = 3, seed: int = 0, report: str | None = None) -> int:
+    """Print the auto leaderboard for ``data``; with ``report`` also write its CSV, HTML and plot."""
+    import pandas as pd
+
+    from .datasets import load_dataset
+    from .select import leaderboard
+
+    X, y, shape = load_dataset(data)
+    board = leaderboard(X, y, "auto", cv=cv, time_budget=budget, image_shape=shape,
+                        random_state=seed, refit=False, verbose=1)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(board.round(4).to_string(index=False))
+    if report:
+        from .plot import plot_leaderboard
+
+        os.makedirs(report, exist_ok=True)
+        board.to_csv(os.path.join(report, "leaderboard.csv"), index=False)
+        html = board.round(4).to_html(index=False)
+        if (board["status"] == "ok").any():
+            plot_leaderboard(board).savefig(os.path.join(report, "leaderboard.png"), dpi=110)
+            html += '\n<p><img src="leaderboard.png" alt="score against fit time"></p>'
+        with open(os.path.join(report, "leaderboard.html"), "w", encoding="utf-8") as handle:
+            handle.write(f"<!doctype html><meta charset='utf-8'><title>Leaderboard</title>\n{html}\n")
+        print(f"report written to {report}")
     return 0

@@ -29,6 +29,11 @@ from skorch.dataset import Dataset
 
 from .images import ImageFileDataset, check_files_exist, probe_image_shape, read_image
 
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """A float32 batch in the units the networks use: uint8 pixels scaled to ``[0, 1]``, floats as they are."""
+    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+
 __all__ = ["ImageData", "as_image_data", "channel_statistics", "check_image_shape"]
 
 ImageShape = tuple[int, int, int]
@@ -93,7 +98,7 @@ class ImageData:
             images = torch.from_numpy(
                 np.stack([read_image(p, self.image_shape) for p in self.paths[::step][:max_images]])
             )
-        return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+        return to_float_images(images)
 
 
 def channel_statistics(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

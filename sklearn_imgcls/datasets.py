@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "FASHION_MNIST_DIR",
     "IMAGE_EXTENSIONS",
+    "list_image_files",
     "load_dataset",
     "load_digits_images",
     "load_fashion_mnist",
@@ -27,6 +28,17 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 #: file suffixes treated as images (case-insensitive)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def list_image_files(folder: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[str]:
+    """Image files under ``folder`` (recursively), sorted; hidden files and other suffixes are skipped."""
+    suffixes = tuple(s.lower() for s in extensions)
+    return sorted(
+        os.path.join(parent, name)
+        for parent, _, files in os.walk(folder)
+        for name in files
+        if name.lower().endswith(suffixes) and not name.startswith(".")
+    )
 
 
 def load_image_folder(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> tuple[np.ndarray, np.ndarray]:
@@ -53,14 +65,8 @@ def load_image_folder(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS)
     if not classes:
         raise ValueError(f"{root!r} has no class subfolders; put each class's images in root/<class name>/.")
     paths, labels = [], []
-    suffixes = tuple(s.lower() for s in extensions)
     for name in classes:
-        found = sorted(
-            os.path.join(folder, f)
-            for folder, _, files in os.walk(os.path.join(root, name))
-            for f in files
-            if f.lower().endswith(suffixes) and not f.startswith(".")
-        )
+        found = list_image_files(os.path.join(root, name), extensions)
         if not found:
             raise ValueError(
                 f"The class folder {os.path.join(root, name)!r} has no image files ({', '.join(extensions)}); "

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .data import as_image_data
+from .data import as_image_data, to_float_images
+from .network import module_device
 from .registry import get_registry
 
 __all__ = ["find_target_layer", "grad_cam", "occlusion_sensitivity"]
@@ -126,7 +127,7 @@ def grad_cam(estimator: Any, X: Any, target: Any = None, layer: str | None = Non
     check_is_fitted(estimator)
     data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
     module = estimator.net_.module_
-    device = next(module.parameters()).device
+    device = module_device(module)
     _, target_module = find_target_layer(estimator, layer)
     captured: dict[str, torch.Tensor] = {}
 
@@ -190,7 +191,7 @@ def occlusion_sensitivity(
     classes = list(estimator.classes_)
     maps = []
     images = torch.cat(list(data.batches(256)))
-    images = images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+    images = to_float_images(images)
     base = estimator.predict_proba(images.numpy())
     labels = base.argmax(1) if target is None else [classes.index(t) for t in np.broadcast_to(np.asarray(target, dtype=object), (len(images),))]
     positions = [(r, c) for r in range(0, max(1, height - patch + 1), stride) for c in range(0, max(1, width - patch + 1), stride)]

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import params as P
 from .data import as_image_data
+from .network import module_device
 from .pretrained import build_pretrained_network
 from .registry import get_registry
 
@@ -102,7 +103,7 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
         """Return one embedding row per image, ``(n_samples, n_features_out_)`` float32."""
         check_is_fitted(self)
         data = as_image_data(X, fitted_shape=self.image_shape_, estimator_name=type(self).__name__)
-        device = next(self.network_.parameters()).device
+        device = module_device(self.network_)
         out = np.empty((len(data), self.n_features_out_), dtype=np.float32)
         start = 0
         with torch.inference_mode():

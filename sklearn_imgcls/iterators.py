@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
 
-__all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors"]
+from .data import to_float_images
+
+__all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors", "with_images"]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -26,6 +28,11 @@ Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 def images_of(X: Any) -> Any:
     """The images of a batch or dataset input: ``X`` itself, or ``X["images"]`` when it carries sample weights."""
     return X["images"] if isinstance(X, Mapping) else X
+
+
+def with_images(X: Any, images: torch.Tensor) -> Any:
+    """``X`` with its images replaced: the tensor itself, or the dict with its sample weights kept."""
+    return {**X, "images": images} if isinstance(X, Mapping) else images
 
 
 def in_memory_tensors(dataset) -> tuple[Any, torch.Tensor | None, torch.Tensor | None] | None:
@@ -50,10 +57,6 @@ def _take(X: Any, index: Any) -> Any:
     if isinstance(X, Mapping):
         return {key: value[index] for key, value in X.items()}
     return X[index]
-
-
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div_(255) if images.dtype == torch.uint8 else images
 
 
 def augment_batch(
@@ -180,10 +183,8 @@ class BatchIterator:
     def _augmented(self, xb: Any, yb: torch.Tensor | None) -> tuple[Any, torch.Tensor | None]:
         if self.augment is None:
             return xb, yb
-        images, yb = augment_batch(self.augment, _as_float(images_of(xb)), yb, self.generator, self.num_classes)
-        if isinstance(xb, Mapping):
-            return {**xb, "images": images}, yb
-        return images, yb
+        images, yb = augment_batch(self.augment, to_float_images(images_of(xb)), yb, self.generator, self.num_classes)
+        return with_images(xb, images), yb
 
     def _iter_loader(self):
         dataset = self.dataset

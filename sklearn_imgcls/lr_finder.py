@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .network import module_device
+
 __all__ = ["LRFinderResult", "plot_lr_find", "run_lr_range_test"]
 
 
@@ -51,7 +53,7 @@ def run_lr_range_test(net, dataset, start_lr: float, end_lr: float, num_steps: i
     lrs, losses = [], []
     average, best, step = 0.0, float("inf"), 0
     module.train()
-    device = net.device if net.device is not None else next(module.parameters()).device
+    device = module_device(module)
     while step < num_steps:
         for xb, yb in net.get_iterator(dataset, training=True):
             lr = start_lr * factor**step

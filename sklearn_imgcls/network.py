@@ -6,7 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ImageNetwork"]
+__all__ = ["ImageNetwork", "module_device"]
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where ``module``'s parameters live (CPU for a module without parameters)."""
+    parameter = next(module.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 class ImageNetwork(nn.Module):

@@ -76,8 +76,8 @@ def _recipe(estimator: Any) -> dict:
     elif weights is not None and not is_checkpoint_path(weights):
         recipe.update(source="torchvision", build_channels=3, replace_head=True)
     else:
-        state = {k: v for k, v in network.backbone.state_dict().items()}
-        recipe.update(source="registry", build_channels=_first_conv_channels(state) or channels, replace_head=True)
+        recipe.update(source="registry", build_channels=_first_conv_channels(network.backbone.state_dict()) or channels,
+                      replace_head=True)
     return recipe
 
 

@@ -282,7 +282,7 @@ def plot_augmentations(
     import torch
 
     from .builtin.augmentations import PRESETS
-    from .data import as_image_data
+    from .data import as_image_data, to_float_images
     from .iterators import augment_batch
     from .params import check_augment, check_int
     from .registry import ComponentChain
@@ -293,7 +293,7 @@ def plot_augmentations(
     data = as_image_data(X, image_shape)
     n_images = min(n_images, len(data))
     images = next(data.batches(n_images))
-    images = images.float().div(255) if images.dtype == torch.uint8 else images.float()
+    images = to_float_images(images)
     generator = torch.Generator().manual_seed(random_state)
     labels = torch.arange(n_images)
     views = [images] + [augment_batch(chain, images, labels, generator, n_images)[0] for _ in range(n_views)]

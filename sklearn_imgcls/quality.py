@@ -17,6 +17,7 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from .network import module_device
 from .validation_report import ValidationReport, validate
 
 __all__ = ["ValidationReport", "embeddings", "find_label_issues", "find_outliers", "validate"]
@@ -93,7 +94,7 @@ def _penultimate(estimator: Any, X: Any) -> np.ndarray:
     captured: list[torch.Tensor] = []
     hook = linears[-1].register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0].detach().flatten(1)))
     data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
-    device = next(module.parameters()).device
+    device = module_device(module)
     was_training = module.training
     module.eval()
     try:

@@ -15,12 +15,15 @@ Adversarial *training* is the estimators' ``adversarial=`` parameter (see
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
+
+from .network import module_device
 
 __all__ = [
     "adversarial_accuracy",
@@ -29,6 +32,7 @@ __all__ = [
     "make_adversarial_scorer",
     "perturb",
     "pgd",
+    "pixel_bounds",
     "robustness_curve",
 ]
 
@@ -70,38 +74,20 @@ def perturb(
     generator : torch.Generator or None
         Randomness of the start.
     """
-    if norm not in ("inf", "2"):
-        raise ValueError(f"norm must be 'inf' or '2', got {norm!r}.")
+    _check_norm(norm)
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps!r}.")
     if eps == 0:
         return images.detach().clone()
-    step = float(step_size) if step_size is not None else 2.5 * eps / max(steps, 1)
-    low, high = bounds
-    was_training = module.training
-    module.eval()
     original = images.detach()
     delta = torch.zeros_like(original)
     if random_start:
         noise = torch.rand(original.shape, generator=generator, dtype=original.dtype).to(original.device) * 2 - 1
         delta = eps * noise if norm == "inf" else _project_l2(noise, eps)
-    delta = ((original + delta).clamp(low, high) - original)
-    try:
-        for _ in range(steps):
-            delta.requires_grad_(True)
-            with torch.enable_grad():
-                loss = F.cross_entropy(module(original + delta), targets)
-                (grad,) = torch.autograd.grad(loss, delta)
-            with torch.no_grad():
-                if norm == "inf":
-                    delta = (delta + step * grad.sign()).clamp(-eps, eps)
-                else:
-                    flat = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.ndim - 1))
-                    delta = _project_l2(delta + step * grad / flat, eps)
-                delta = (original + delta).clamp(low, high) - original
-    finally:
-        module.train(was_training)
-    return (original + delta).detach()
+    delta = (original + delta).clamp(*bounds) - original
+    with _eval_mode(module):
+        return _ascend(module, original, delta, lambda logits: F.cross_entropy(logits, targets),
+                       eps, steps, _step(eps, steps, step_size), norm, bounds)
 
 
 def perturb_kl(
@@ -120,32 +106,66 @@ def perturb_kl(
     divergence between the predictions at the clean and the perturbed images;
     labels are not needed. The module is put in eval mode and restored.
     """
-    if norm not in ("inf", "2"):
-        raise ValueError(f"norm must be 'inf' or '2', got {norm!r}.")
-    step = float(step_size) if step_size is not None else 2.5 * eps / max(steps, 1)
-    low, high = bounds
-    was_training = module.training
-    module.eval()
+    _check_norm(norm)
     original = images.detach()
-    try:
+    with _eval_mode(module):
         with torch.no_grad():
             target = torch.softmax(module(original), dim=1)
-        delta = 0.001 * torch.randn_like(original)
-        for _ in range(steps):
-            delta.requires_grad_(True)
-            with torch.enable_grad():
-                divergence = F.kl_div(torch.log_softmax(module(original + delta), dim=1), target, reduction="sum")
-                (grad,) = torch.autograd.grad(divergence, delta)
-            with torch.no_grad():
-                if norm == "inf":
-                    delta = (delta + step * grad.sign()).clamp(-eps, eps)
-                else:
-                    scale = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.ndim - 1))
-                    delta = _project_l2(delta + step * grad / scale, eps)
-                delta = (original + delta).clamp(low, high) - original
+        return _ascend(module, original, 0.001 * torch.randn_like(original),
+                       lambda logits: F.kl_div(torch.log_softmax(logits, dim=1), target, reduction="sum"),
+                       eps, steps, _step(eps, steps, step_size), norm, bounds)
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in ("inf", "2"):
+        raise ValueError(f"norm must be 'inf' or '2', got {norm!r}.")
+
+
+def _step(eps: float, steps: int, step_size: float | None) -> float:
+    return float(step_size) if step_size is not None else 2.5 * eps / max(steps, 1)
+
+
+@contextlib.contextmanager
+def _eval_mode(module: torch.nn.Module):
+    """Evaluation mode inside the block (BatchNorm statistics untouched by the attack), then the previous mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
     finally:
         module.train(was_training)
+
+
+def _ascend(
+    module: torch.nn.Module,
+    original: torch.Tensor,
+    delta: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    eps: float,
+    steps: int,
+    step: float,
+    norm: str,
+    bounds: tuple[float, float],
+) -> torch.Tensor:
+    """Projected gradient ascent of ``objective(module(original + delta))`` within the eps-ball and ``bounds``."""
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(objective(module(original + delta)), delta)
+        with torch.no_grad():
+            if norm == "inf":
+                delta = (delta + step * grad.sign()).clamp(-eps, eps)
+            else:
+                scale = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.ndim - 1))
+                delta = _project_l2(delta + step * grad / scale, eps)
+            delta = (original + delta).clamp(*bounds) - original
     return (original + delta).detach()
+
+
+def pixel_bounds(images: torch.Tensor) -> tuple[float, float]:
+    """The valid pixel range of a float batch: ``(0, 1)`` when it lies within, else its own min and max."""
+    low, high = float(images.min()), float(images.max())
+    return (0.0, 1.0) if low >= 0.0 and high <= 1.0 else (low, high)
 
 
 def _project_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
@@ -192,10 +212,9 @@ def _attack(estimator: Any, X: Any, y: Any, eps: float, **options: Any) -> np.nd
     images = data.tensor
     scale = 255.0 if images.dtype == torch.uint8 else 1.0
     floats = images.float() / scale
-    low, high = float(floats.min()), float(floats.max())
-    bounds = (0.0, 1.0) if low >= 0.0 and high <= 1.0 else (low, high)
+    bounds = pixel_bounds(floats)
     module = estimator.net_.module_
-    device = next(module.parameters()).device
+    device = module_device(module)
     seed = options.pop("random_state", None)
     generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     pieces = []

@@ -50,11 +50,10 @@ class FlattenPixels(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:  # noqa: D102
         import torch
 
-        from .data import as_image_data
+        from .data import as_image_data, to_float_images
 
         data = as_image_data(X, fitted_shape=self.image_shape_, estimator_name="FlattenPixels")
-        batches = [b.float().div_(255) if b.dtype == torch.uint8 else b.float() for b in data.batches(4096)]
-        return torch.cat(batches).flatten(1).numpy()
+        return torch.cat([to_float_images(b) for b in data.batches(4096)]).flatten(1).numpy()
 
 
 class Leaderboard(pd.DataFrame):

@@ -15,7 +15,9 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
 
-from .iterators import images_of
+from .data import to_float_images
+from .iterators import images_of, with_images
+from .network import module_device
 
 __all__ = ["ImageNeuralNet", "accelerated_net_class", "per_sample_criterion"]
 
@@ -57,6 +59,13 @@ class ImageNeuralNet(NeuralNetClassifier):
             batch = self._adversarial_batch(batch)
         return super().train_step_single(batch, **fit_params)
 
+    def _attack_inputs(self, Xi) -> tuple[torch.Tensor, tuple[float, float]]:
+        """The batch's images as float on the module's device, and their valid pixel range."""
+        from .robustness import pixel_bounds
+
+        images = to_float_images(images_of(Xi)).to(module_device(self.module_))
+        return images, pixel_bounds(images)
+
     def _trades_step(self, batch, **fit_params):
         """TRADES (Zhang et al., 2019): clean loss + beta * KL(clean || adversarial) predictions."""
         from skorch.dataset import unpack_data
@@ -65,15 +74,11 @@ class ImageNeuralNet(NeuralNetClassifier):
 
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        images = images_of(Xi)
-        images = images.float().div(255) if images.dtype == torch.uint8 else images.float()
-        images = images.to(next(self.module_.parameters()).device)
+        images, bounds = self._attack_inputs(Xi)
         settings = self.adversarial
-        low, high = (0.0, 1.0) if float(images.min()) >= 0 and float(images.max()) <= 1 else (
-            float(images.min()), float(images.max()))
         attacked = perturb_kl(self.module_, images, settings["eps"], steps=settings["steps"], norm=settings["norm"],
-                              bounds=(low, high))
-        clean_inputs = {**Xi, "images": images} if isinstance(Xi, Mapping) else images
+                              bounds=bounds)
+        clean_inputs = with_images(Xi, images)
         y_pred = self.infer(clean_inputs, **fit_params)
         loss = self.get_loss(y_pred, yi, X=clean_inputs, training=True)
         robust = torch.nn.functional.kl_div(
@@ -89,25 +94,18 @@ class ImageNeuralNet(NeuralNetClassifier):
         from .robustness import perturb
 
         Xi, yi = unpack_data(batch)
-        images = images_of(Xi)
-        images = images.float().div(255) if images.dtype == torch.uint8 else images.float()
         settings = self.adversarial
-        n = int(round(settings["fraction"] * len(images)))
+        n = int(round(settings["fraction"] * len(images_of(Xi))))
         if n == 0:
             return batch
-        device = next(self.module_.parameters()).device
-        images = images.to(device)
-        targets = to_tensor(yi, device)
-        low, high = (0.0, 1.0) if float(images.min()) >= 0 and float(images.max()) <= 1 else (
-            float(images.min()), float(images.max()))
+        images, bounds = self._attack_inputs(Xi)
+        targets = to_tensor(yi, images.device)
         attacked = perturb(
             self.module_, images[:n], targets[:n], settings["eps"], steps=settings["steps"], norm=settings["norm"],
             random_start=settings["method"] == "pgd", step_size=settings["eps"] if settings["method"] == "fgsm" else None,
-            bounds=(low, high),
+            bounds=bounds,
         )
-        images = torch.cat([attacked, images[n:]])
-        Xi = {**Xi, "images": images} if isinstance(Xi, Mapping) else images
-        return Xi, yi
+        return with_images(Xi, torch.cat([attacked, images[n:]])), yi
 
     def infer(self, x: Any, **fit_params: Any) -> torch.Tensor:  # noqa: D102
         return super().infer(images_of(x), **fit_params)

@@ -70,24 +70,26 @@ def test_adversarial_scorer_works_in_cross_validate(digits_small):
     assert adversarial_accuracy.__name__ == "adversarial_accuracy_pgd_eps0.1"
 
 
-def test_adversarial_training_makes_the_model_more_robust(digits_small):
+@pytest.fixture(scope="module")
+def plain_15_epochs(digits_small):
     X, y = digits_small
-    plain = CNNClassifier(**{**PARAMS, "max_epochs": 15}).fit(X, y)
-    robust = CNNClassifier(**{**PARAMS, "max_epochs": 15},
-                           adversarial={"method": "pgd", "eps": 0.1, "steps": 3, "fraction": 0.5}).fit(X, y)
+    return CNNClassifier(**{**PARAMS, "max_epochs": 15}).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "adversarial",
+    [
+        {"method": "pgd", "eps": 0.1, "steps": 3, "fraction": 0.5},  # measured 0.77 robust vs 0.60 plain
+        {"method": "trades", "eps": 0.1, "steps": 3, "beta": 3.0},
+    ],
+    ids=["pgd", "trades"],
+)
+def test_adversarial_training_makes_the_model_more_robust(digits_small, plain_15_epochs, adversarial):
+    X, y = digits_small
+    robust = CNNClassifier(**{**PARAMS, "max_epochs": 15}, adversarial=adversarial).fit(X, y)
     attack = lambda clf: np.mean(clf.predict(pgd(clf, X, y, 0.1, steps=10)) == y)  # noqa: E731
-    assert attack(robust) > attack(plain) + 0.1  # measured 0.77 vs 0.60
+    assert attack(robust) > attack(plain_15_epochs) + 0.1
     assert robust.score(X, y) > 0.8
-
-
-def test_trades_training_is_more_robust_than_plain(digits_small):
-    X, y = digits_small
-    plain = CNNClassifier(**{**PARAMS, "max_epochs": 15}).fit(X, y)
-    trades = CNNClassifier(**{**PARAMS, "max_epochs": 15},
-                           adversarial={"method": "trades", "eps": 0.1, "steps": 3, "beta": 3.0}).fit(X, y)
-    attack = lambda clf: np.mean(clf.predict(pgd(clf, X, y, 0.1, steps=10)) == y)  # noqa: E731
-    assert attack(trades) > attack(plain) + 0.1
-    assert trades.score(X, y) > 0.8
 
 
 @pytest.mark.parametrize(
