@@ -31,9 +31,10 @@ from . import params as P
 from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
 from .data import ImageData, as_image_data, channel_statistics
 from .iterators import BatchIterator
-from .network import ImageNetwork, module_device
+from .network import PRECISIONS, ImageNetwork, module_device
 from .registry import ComponentChain, get_registry
 from .resampling import ResampledSplit
+from .schedules import LR_SCHEDULES, LRSchedule
 from .skorch_net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
 from .tta import test_time_views
 
@@ -51,6 +52,23 @@ def _softmax(logits: torch.Tensor) -> torch.Tensor:
 #: images used to estimate the per-channel mean and std of file inputs
 _STATS_SAMPLE = 512
 
+#: values (one image's worth) per prediction batch: large batches, bounded memory
+_PREDICT_BATCH_VALUES = 4_000_000
+_PREDICT_BATCH_MAX = 1024
+
+#: values of the compute parameters for estimators that do not define them
+_COMPUTE_DEFAULTS = {"lr_schedule": "constant", "precision": "fp32", "channels_last": False, "compile": False,
+                     "num_workers": 0}
+
+
+def _resolve_workers(value: Any) -> int:
+    """``num_workers``: ``"auto"`` is one DataLoader worker per core, at most 4."""
+    import os
+
+    if value == "auto":
+        return min(4, os.cpu_count() or 1)
+    return P.check_int("num_workers", value, minimum=0)
+
 
 class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     """Shared machinery of the image classifiers; not used directly.
@@ -65,6 +83,10 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_extra_params(self) -> None:
         """Validate subclass-specific parameters (called first in ``fit``)."""
+
+    def _param(self, name: str) -> Any:
+        """The value a parameter takes in training (subclasses resolve presets here)."""
+        return getattr(self, name, _COMPUTE_DEFAULTS.get(name))
 
     # -- fit -------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume_from: str | None = None) -> "BaseImageClassifier":
@@ -121,7 +143,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 f"The checkpoint in {folder!r} does not fit this estimator and data ({str(exc).splitlines()[0][:200]}); "
                 "resume with the same parameters and images, or start afresh."
             ) from None
-        return int(self.max_epochs) - len(net.history)
+        return int(self._param("max_epochs")) - len(net.history)
 
     @contextlib.contextmanager
     def _training_session(self, X: Any, y: Any, sample_weight: Any = None, **setting_overrides: Any):
@@ -155,6 +177,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     def _initialized_net(self, data, classes, y_encoded, settings, seed, weighted=False) -> NeuralNetClassifier:
         """Build network, loss and skorch net for ``data`` (under the caller's seed)."""
         module, callbacks, net_params = self._build_network(data, len(classes), settings)
+        module.set_compute(settings["precision"], settings["channels_last"], settings["compile"])
         class_weight = self._class_weight_tensor(classes, y_encoded)
         registry = get_registry()
         extra = {}
@@ -171,9 +194,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         registry.get("loss", self.loss)
         settings = {
             "optimizer": P.check_optimizer(self.optimizer),
-            "lr": P.check_positive_float("lr", self.lr),
-            "batch_size": P.check_int("batch_size", self.batch_size),
-            "max_epochs": P.check_int("max_epochs", self.max_epochs),
+            "lr": P.check_positive_float("lr", self._param("lr")),
+            "batch_size": P.check_int("batch_size", self._param("batch_size")),
+            "max_epochs": P.check_int("max_epochs", self._param("max_epochs")),
+            "lr_schedule": P.check_choice("lr_schedule", self._param("lr_schedule"), LR_SCHEDULES),
+            "precision": P.check_choice("precision", self._param("precision"), PRECISIONS),
+            "channels_last": P.check_bool("channels_last", self._param("channels_last")),
+            "compile": P.check_bool("compile", self._param("compile")),
+            "num_workers": _resolve_workers(self._param("num_workers")),
             "validation_fraction": P.check_fraction("validation_fraction", self.validation_fraction),
             "early_stopping": P.check_int("early_stopping", self.early_stopping, allow_none=True),
             "device": P.check_device(self.device),
@@ -181,7 +209,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             "scoring": P.check_scoring(self.scoring),
             "loss_params": P.check_dict("loss_params", self.loss_params),
             "optimizer_params": P.check_dict("optimizer_params", self.optimizer_params),
-            "augment": ComponentChain("augmentation", P.check_augment(self.augment, AUGMENT_PRESETS)).build(),
+            "augment": ComponentChain("augmentation", P.check_augment(self._param("augment"), AUGMENT_PRESETS)).build(),
             "tta": P.check_tta(self.tta),
             "adversarial": P.check_adversarial(self.adversarial),
             "sampler": None,
@@ -264,6 +292,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
         if settings["early_stopping"]:
             callbacks.append(("early_stopping", EarlyStopping(patience=settings["early_stopping"], load_best=True)))
+        if settings["lr_schedule"] != "constant":
+            callbacks.append(("lr_schedule", LRSchedule(settings["lr_schedule"], settings["max_epochs"])))
         if settings["verbose"] >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         train_split = None
@@ -294,7 +324,9 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__augment=settings["augment"] if settings["augment"].items else None,
             iterator_train__sampler=settings["sampler"],
             iterator_train__num_classes=len(classes),
+            iterator_train__num_workers=settings["num_workers"],
             iterator_valid=BatchIterator,
+            iterator_valid__num_workers=settings["num_workers"],
             adversarial=settings["adversarial"],
             verbose=settings["verbose"],
             **optimizer_params,
@@ -344,7 +376,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
         P.check_int("num_steps", num_steps, minimum=2)
-        with self._training_session(X, y, validation_fraction=None) as (net, data, _, y_encoded, _weights):
+        with self._training_session(X, y, validation_fraction=None, lr_schedule="constant") as (net, data, _, y_encoded, _weights):
             net.initialize()
             return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
 
@@ -373,7 +405,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         probabilities = np.empty((len(data), len(self.classes_)), dtype=np.float32)
         start = 0
         with torch.inference_mode():
-            for batch in data.batches(self.batch_size):
+            for batch in data.batches(self._predict_batch_size(), self._param("num_workers")):
                 batch = batch.to(device, non_blocking=True)
                 summed = torch.softmax(module(batch).float(), dim=1)
                 for view in test_time_views(batch, views):
@@ -382,6 +414,11 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 start += len(batch)
         probabilities = probabilities.astype(np.float64)
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
+
+    def _predict_batch_size(self) -> int:
+        """Images per inference batch: at least ``batch_size``, larger for small images."""
+        per_image = int(np.prod(self.image_shape_))
+        return max(int(self._param("batch_size")), min(_PREDICT_BATCH_MAX, _PREDICT_BATCH_VALUES // per_image))
 
     def save(self, path: str) -> str:
         """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`."""

@@ -8,6 +8,7 @@ from torch import nn
 
 from .base import BaseImageClassifier
 from .params import check_dict
+from .presets import PRESET_PARAMS, PRESETS, preset_value
 from .registry import get_registry
 
 __all__ = ["CNNClassifier"]
@@ -20,13 +21,25 @@ class CNNClassifier(BaseImageClassifier):
     scikit-learn contract, so it works in pipelines, grid searches,
     cross-validation and pickles.
 
+    Parameters marked *preset* are chosen by ``preset`` when left at their
+    default (``None``; ``"auto"`` for ``augment``); a value you set wins.
+
     Parameters
     ----------
-    backbone : str, default="simple_cnn"
-        Registry name of the architecture; see
-        :func:`sklearn_imgcls.list_backbones`.
+    backbone : str or None, default=None
+        Registry name of the architecture (see
+        :func:`sklearn_imgcls.list_backbones`); *preset*.
     backbone_params : dict or None, default=None
-        Extra keyword arguments for the backbone's builder.
+        Extra keyword arguments for the backbone's builder; *preset* when
+        ``backbone`` is unset too.
+    preset : {"accurate", "fast"}, default="accurate"
+        Training recipe for the parameters left unset. ``"accurate"``: a
+        BatchNorm VGG-style network (``bn_cnn`` with two blocks of 32 and 64
+        channels and a 256-unit dense head), 20 epochs of one-cycle Adam at
+        lr 2e-3, batch 128, random shifts of up to 7 % of the side
+        (``random_crop``). ``"fast"``:
+        ``simple_cnn``, 10 one-cycle epochs at lr 2e-3, no augmentation. See
+        :data:`sklearn_imgcls.presets.PRESETS` and ``benchmarks/RESULTS.md``.
     image_shape : tuple of int or None, default=None
         ``(C, H, W)`` (or ``(H, W)``) of the images flattened in each row of a
         2-D ``X``, also the size file inputs are resized to. ``None`` infers it.
@@ -40,12 +53,16 @@ class CNNClassifier(BaseImageClassifier):
         ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or a class.
     optimizer_params : dict or None, default=None
         Extra optimizer arguments, e.g. ``{"weight_decay": 1e-4}``.
-    lr : float, default=1e-3
-        Learning rate.
-    batch_size : int, default=128
-        Images per training and prediction batch.
-    max_epochs : int, default=10
-        Training epochs (fewer when early stopping triggers).
+    lr : float or None, default=None
+        Learning rate (the peak rate under a one-cycle schedule); *preset*.
+    lr_schedule : {"onecycle", "cosine", "constant"} or None, default=None
+        Learning rate over the fit, stepped every batch; *preset*. See
+        :mod:`sklearn_imgcls.schedules`.
+    batch_size : int or None, default=None
+        Images per training batch (prediction uses larger batches for small
+        images); *preset*.
+    max_epochs : int or None, default=None
+        Training epochs (fewer when early stopping triggers); *preset*.
     validation_fraction : float or None, default=None
         Share of the training data held out (stratified) to report
         ``valid_loss``, ``scoring`` and drive early stopping.
@@ -54,8 +71,9 @@ class CNNClassifier(BaseImageClassifier):
         best epoch's weights are restored. Needs ``validation_fraction``.
     scoring : str, list of str or None, default=None
         scikit-learn scorer names tracked on the validation split each epoch.
-    augment : str, list or None, default=None
-        Training-only augmentation: a preset (``"light"``, ``"standard"``,
+    augment : "auto", str, list or None, default="auto"
+        Training-only augmentation; ``"auto"``: the *preset*'s, ``None``:
+        none. Else a preset (``"light"``, ``"standard"``,
         ``"strong"``; all include horizontal flips) or a list of
         augmentation names / ``(name, params)`` pairs applied in order to
         each training batch; see :func:`sklearn_imgcls.list_augmentations`.
@@ -79,6 +97,19 @@ class CNNClassifier(BaseImageClassifier):
         Standardise each channel with the training images' mean and std.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        Autocast dtype of the network's computations (weights and the loss
+        stay float32). ``"auto"``: bfloat16 on CUDA cards and CPUs that
+        compute it natively (AVX512-BF16 or AMX), else float32.
+    channels_last : bool, default=True
+        NHWC memory layout for convolutions (faster with oneDNN and cuDNN).
+    compile : bool, default=False
+        Run the network through :func:`torch.compile` (compiles on the first
+        batch; pays off on long fits and GPUs).
+    num_workers : int or "auto", default="auto"
+        DataLoader worker processes decoding file inputs in ``fit`` and
+        ``predict`` (``"auto"``: one per core, at most 4; 0: in the main
+        process). In-memory arrays need none: batches are sliced directly.
     random_state : int, RandomState or None, default=None
         Seed for weights, shuffling, splitting and augmentation: the same
         seed gives the same predictions on CPU.
@@ -116,27 +147,33 @@ class CNNClassifier(BaseImageClassifier):
 
     def __init__(
         self,
-        backbone: str = "simple_cnn",
+        backbone: str | None = None,
         *,
         backbone_params: dict | None = None,
+        preset: str = "accurate",
         image_shape: tuple[int, ...] | None = None,
         loss: str = "cross_entropy",
         loss_params: dict | None = None,
         class_weight: str | dict | None = None,
         optimizer: Any = "adam",
         optimizer_params: dict | None = None,
-        lr: float = 1e-3,
-        batch_size: int = 128,
-        max_epochs: int = 10,
+        lr: float | None = None,
+        lr_schedule: str | None = None,
+        batch_size: int | None = None,
+        max_epochs: int | None = None,
         validation_fraction: float | None = None,
         early_stopping: int | None = None,
         scoring: str | list | None = None,
-        augment: str | list | None = None,
+        augment: str | list | None = "auto",
         sampler: str | tuple | None = None,
         tta: str | list | None = None,
         adversarial: dict | None = None,
         normalize: bool = True,
         device: str = "auto",
+        precision: str = "auto",
+        channels_last: bool = True,
+        compile: bool = False,
+        num_workers: int | str = "auto",
         random_state: Any = None,
         verbose: int = 0,
         callbacks: list | None = None,
@@ -144,6 +181,7 @@ class CNNClassifier(BaseImageClassifier):
     ) -> None:
         self.backbone = backbone
         self.backbone_params = backbone_params
+        self.preset = preset
         self.image_shape = image_shape
         self.loss = loss
         self.loss_params = loss_params
@@ -151,6 +189,7 @@ class CNNClassifier(BaseImageClassifier):
         self.optimizer = optimizer
         self.optimizer_params = optimizer_params
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
@@ -162,17 +201,36 @@ class CNNClassifier(BaseImageClassifier):
         self.adversarial = adversarial
         self.normalize = normalize
         self.device = device
+        self.precision = precision
+        self.channels_last = channels_last
+        self.compile = compile
+        self.num_workers = num_workers
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
         self.accelerator = accelerator
 
+    def _param(self, name: str) -> Any:
+        value = getattr(self, name)
+        if name not in PRESET_PARAMS:
+            return value
+        if name == "backbone_params" and self.backbone is not None:
+            return value  # the preset's backbone_params belong to the preset's backbone
+        return preset_value(self.preset, name, value)
+
     def _validate_extra_params(self) -> None:
-        get_registry().get("backbone", self.backbone)
-        check_dict("backbone_params", self.backbone_params)
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}.")
+        get_registry().get("backbone", self._param("backbone"))
+        check_dict("backbone_params", self._param("backbone_params"))
 
     def _build_backbone(self, image_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
         channels, height, width = image_shape
         return get_registry().build(
-            "backbone", self.backbone, channels, n_classes, (height, width), **(self.backbone_params or {})
+            "backbone",
+            self._param("backbone"),
+            channels,
+            n_classes,
+            (height, width),
+            **(self._param("backbone_params") or {}),
         )

@@ -107,10 +107,10 @@ def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None =
     estimator.fit(X, y, resume_from=folder if resume else None)
     _save(estimator, out)
     epochs = len(estimator.history_)
-    print(f"trained {type(estimator).__name__}({estimator.backbone}) on {len(y)} images for {epochs} epoch(s); "
+    print(f"trained {type(estimator).__name__}({estimator._param('backbone')}) on {len(y)} images for {epochs} epoch(s); "
           f"saved to {out}")
-    if epochs < estimator.max_epochs and not estimator.early_stopping:
-        print(f"stopped before max_epochs={estimator.max_epochs}: checkpoint kept in {folder}; add --resume to continue")
+    if epochs < estimator._param("max_epochs") and not estimator.early_stopping:
+        print(f"stopped before max_epochs={estimator._param('max_epochs')}: checkpoint kept in {folder}; add --resume to continue")
     else:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

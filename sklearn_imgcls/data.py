@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 from skorch.dataset import Dataset
+from torch.utils.data import DataLoader
 
 from .images import ImageFileDataset, check_files_exist, probe_image_shape, read_image
 
@@ -79,15 +80,21 @@ class ImageData:
             return Dataset(X, y)
         return ImageFileDataset(self.paths, y, self.image_shape, sample_weight)
 
-    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        """Yield consecutive batches of images, in order, for inference."""
+    def batches(self, batch_size: int, num_workers: int = 0) -> Iterator[torch.Tensor]:
+        """Yield consecutive batches of images, in order, for inference.
+
+        Files are decoded in a :class:`torch.utils.data.DataLoader` with
+        ``num_workers`` worker processes (0: in this process).
+        """
         if self.in_memory:
             for start in range(0, len(self), batch_size):
                 yield self.tensor[start : start + batch_size]
-        else:
-            for start in range(0, len(self), batch_size):
-                chunk = self.paths[start : start + batch_size]
-                yield torch.from_numpy(np.stack([read_image(p, self.image_shape) for p in chunk]))
+            return
+        dataset = ImageFileDataset(self.paths, None, self.image_shape)
+        workers = num_workers if len(self) > batch_size else 0  # one batch: workers only cost start-up
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+        for images, _ in loader:
+            yield images
 
     def sample(self, max_images: int) -> torch.Tensor:
         """Return up to ``max_images`` images, evenly spread, as a float tensor in [0, 1] units."""

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .data import as_image_data, to_float_images
-from .network import module_device
+from .network import float32_compute, module_device
 from .registry import get_registry
 
 __all__ = ["find_target_layer", "grad_cam", "occlusion_sensitivity"]
@@ -144,7 +144,7 @@ def grad_cam(estimator: Any, X: Any, target: Any = None, layer: str | None = Non
         targets = np.asarray(target, dtype=object) if target is not None and np.ndim(target) else target
         start = 0
         for batch in data.batches(batch_size):
-            with torch.enable_grad():
+            with torch.enable_grad(), float32_compute(module):  # exact float32 activations and gradients
                 logits = module(batch.to(device))
                 batch_target = targets[start : start + len(batch)] if isinstance(targets, np.ndarray) else targets
                 chosen = _targets(estimator, batch_target, logits)

@@ -53,6 +53,21 @@ def in_memory_tensors(dataset) -> tuple[Any, torch.Tensor | None, torch.Tensor |
     return None
 
 
+def _targets(dataset) -> torch.Tensor:
+    """The labels of a dataset (or subset of one), read without decoding its images where possible."""
+    indices = None
+    base = dataset
+    while isinstance(base, Subset):
+        positions = torch.as_tensor(base.indices, dtype=torch.long)
+        indices = positions if indices is None else positions[indices]
+        base = base.dataset
+    y = getattr(base, "y", None)
+    if y is None:
+        return torch.stack([torch.as_tensor(dataset[i][1]) for i in range(len(dataset))])
+    y = torch.as_tensor(y)
+    return y if indices is None else y[indices]
+
+
 def _take(X: Any, index: Any) -> Any:
     if isinstance(X, Mapping):
         return {key: value[index] for key, value in X.items()}
@@ -193,8 +208,7 @@ class BatchIterator:
             dataset = Subset(dataset, range(rank, len(dataset), world))
         sampler = None
         if self.sampler is not None:
-            targets = torch.stack([torch.as_tensor(dataset[i][1]) for i in range(len(dataset))])
-            sampler = self.sampler(targets, self.generator).tolist()
+            sampler = self.sampler(_targets(dataset), self.generator).tolist()
         loader = DataLoader(
             dataset,
             batch_size=self.batch_size,

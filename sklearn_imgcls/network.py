@@ -2,17 +2,71 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from typing import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ImageNetwork", "module_device"]
+__all__ = ["PRECISIONS", "ImageNetwork", "autocast_dtype", "float32_compute", "module_device"]
+
+#: accepted values of the estimators' ``precision`` parameter
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions natively here (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_dtype(precision: str, device_type: str) -> torch.dtype | None:
+    """The autocast dtype ``precision`` means on ``device_type``, None for float32.
+
+    ``"auto"`` picks bfloat16 where the hardware computes it natively (CUDA
+    cards that support it; CPUs with AVX512-BF16 or AMX) and float32
+    elsewhere. ``"fp16"`` is honoured on CUDA only (float16 on a CPU is
+    slower than float32), ``"bf16"`` everywhere.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16 if device_type == "cuda" else None
+    if device_type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device_type == "cpu":
+        return torch.bfloat16 if _cpu_has_fast_bf16() else None
+    return None
 
 
 def module_device(module: nn.Module) -> torch.device:
     """Where ``module``'s parameters live (CPU for a module without parameters)."""
     parameter = next(module.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def float32_compute(module: nn.Module) -> Iterator[nn.Module]:
+    """Run an :class:`ImageNetwork` in float32 inside the block, whatever its ``precision``.
+
+    For what needs exact activations and gradients rather than speed:
+    adversarial attacks, Grad-CAM, ONNX export.
+    """
+    previous = getattr(module, "precision", None)
+    if previous is not None:
+        module.precision = "fp32"
+    try:
+        yield module
+    finally:
+        if previous is not None:
+            module.precision = previous
 
 
 class ImageNetwork(nn.Module):
@@ -35,6 +89,17 @@ class ImageNetwork(nn.Module):
     input_size : tuple of int or None
         ``(H, W)`` the backbone expects; images are resized (bilinear, with
         antialiasing) when they differ. None keeps the input's size.
+    precision : str
+        ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"auto"`` (see
+        :func:`autocast_dtype`): the backbone runs under
+        :func:`torch.autocast` with that dtype; logits are returned as float32.
+    channels_last : bool
+        Feed the backbone channels-last tensors (NHWC memory layout), which
+        oneDNN and cuDNN convolutions run faster. Call
+        ``backbone.to(memory_format=torch.channels_last)`` for its weights.
+    compile : bool
+        Run the backbone through :func:`torch.compile` (compiled lazily on
+        the first call; the compiled function is not pickled).
 
     Notes
     -----
@@ -50,11 +115,18 @@ class ImageNetwork(nn.Module):
         std: torch.Tensor,
         in_channels: int | None = None,
         input_size: tuple[int, int] | None = None,
+        precision: str = "fp32",
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.in_channels = in_channels
         self.input_size = tuple(input_size) if input_size is not None else None
+        self.precision = precision
+        self.channels_last = channels_last
+        self.compile = compile
+        self._compiled = None
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
@@ -65,7 +137,38 @@ class ImageNetwork(nn.Module):
             x = x.expand(-1, self.in_channels, -1, -1) if x.shape[1] == 1 else x[:, : self.in_channels]
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
-        return self.backbone((x - self.mean) / self.std)
+        x = (x - self.mean) / self.std
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = autocast_dtype(getattr(self, "precision", "fp32"), x.device.type)
+        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = self._backbone_call()(x)
+        return logits.float()
+
+    def set_compute(self, precision: str = "fp32", channels_last: bool = False, compile: bool = False) -> "ImageNetwork":
+        """Set how the backbone computes (see the class parameters); returns self.
+
+        ``channels_last`` also converts the backbone's 4-D weights, which is
+        what makes oneDNN pick its fast NHWC kernels.
+        """
+        self.precision = precision
+        self.channels_last = channels_last
+        self.compile = compile
+        object.__setattr__(self, "_compiled", None)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.backbone.to(memory_format=layout)
+        return self
+
+    def _backbone_call(self):
+        if not getattr(self, "compile", False):
+            return self.backbone
+        if self._compiled is None:  # a plain attribute, not a submodule: kept out of state_dict
+            object.__setattr__(self, "_compiled", torch.compile(self.backbone))
+        return self._compiled
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        return {**state, "_compiled": None}
 
     def train(self, mode: bool = True) -> "ImageNetwork":
         """Set training mode, keeping fully frozen BatchNorm layers in eval mode."""

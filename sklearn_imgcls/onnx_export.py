@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .network import float32_compute
+
 __all__ = ["export_onnx"]
 
 
@@ -52,8 +54,8 @@ def export_onnx(estimator: Any, path: str) -> str:
     was_training = network.training
     network.eval()
     example = torch.rand(2, *estimator.image_shape_)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    try:  # float32: ONNX Runtime's CPU kernels have no bfloat16 convolutions
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), float32_compute(network):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Probabilities(network), (example,), path, input_names=["images"], output_names=["probabilities"],
@@ -64,7 +66,7 @@ def export_onnx(estimator: Any, path: str) -> str:
     model = onnx.load(path)
     classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
     for key, value in (("classes", json.dumps(classes)), ("image_shape", json.dumps(list(estimator.image_shape_))),
-                       ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator.backbone})")):
+                       ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator._param('backbone')})")):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, path)

@@ -53,6 +53,13 @@ def check_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False)
     return int(value)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool (numpy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, value, "True or False", TypeError)
+    return bool(value)
+
+
 def check_positive_float(name: str, value: Any) -> float:
     """Return ``value`` as float if it is a finite number ``> 0``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -135,7 +142,8 @@ def _component_items(name: str, value: Any) -> list[tuple[str, dict]]:
     for item in items:
         if isinstance(item, str):
             resolved.append((item, {}))
-        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict):
+        elif (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+              and isinstance(item[1], dict)):  # a [name, params] list too: what JSON gives
             resolved.append((item[0], dict(item[1])))
         else:
             _fail(f"{name} item", item, "a name or a (name, params) pair", TypeError)

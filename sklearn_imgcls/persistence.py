@@ -63,8 +63,8 @@ def _recipe(estimator: Any) -> dict:
     network = estimator.net_.module_
     channels, height, width = estimator.image_shape_
     recipe = {
-        "backbone": estimator.backbone,
-        "backbone_params": estimator.backbone_params or {},
+        "backbone": estimator._param("backbone"),
+        "backbone_params": estimator._param("backbone_params") or {},
         "num_outputs": len(estimator.classes_),
         "network_in_channels": network.in_channels,
         "network_input_size": network.input_size,
@@ -136,7 +136,13 @@ def save(estimator: Any, path: str) -> str:
         "architecture": json.dumps(_encode(_recipe(estimator))),
     }
     module = estimator.net_.module_
-    save_model(module, path, metadata=metadata)
+    channels_last = getattr(module, "channels_last", False)
+    module.backbone.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors
+    try:
+        save_model(module, path, metadata=metadata)
+    finally:
+        if channels_last:
+            module.backbone.to(memory_format=torch.channels_last)
     return path
 
 
@@ -172,6 +178,7 @@ def load(path: str, device: str = "cpu"):
         load_model(module, path, strict=True, device=device)
     except RuntimeError as exc:
         raise ValueError(f"The tensors in {path!r} do not fit the recorded architecture: {str(exc).splitlines()[0]}") from None
+    module.set_compute(estimator._param("precision"), estimator._param("channels_last"), estimator._param("compile"))
     classes_info = json.loads(metadata["classes"])
     dtype = object if classes_info["dtype"] == "object" else np.dtype(classes_info["dtype"])
     estimator.classes_ = np.asarray(_decode(classes_info["values"]), dtype=dtype)

@@ -99,7 +99,7 @@ def _penultimate(estimator: Any, X: Any) -> np.ndarray:
     module.eval()
     try:
         with torch.inference_mode():
-            for batch in data.batches(estimator.batch_size):
+            for batch in data.batches(estimator._predict_batch_size()):
                 module(batch.to(device))
     finally:
         hook.remove()

@@ -9,6 +9,9 @@ and value range:
 - float images are attacked in their own units and clipped to ``[0, 1]``
   when they lie in it, else to the range of the given batch.
 
+The attacks compute in float32 even when the model runs in bfloat16
+(``precision``), so that low-precision gradients do not weaken them.
+
 Adversarial *training* is the estimators' ``adversarial=`` parameter (see
 :class:`~sklearn_imgcls.skorch_net.ImageNeuralNet`), which uses :func:`perturb`.
 """
@@ -23,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from .network import module_device
+from .network import float32_compute, module_device
 
 __all__ = [
     "adversarial_accuracy",
@@ -218,10 +221,12 @@ def _attack(estimator: Any, X: Any, y: Any, eps: float, **options: Any) -> np.nd
     seed = options.pop("random_state", None)
     generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     pieces = []
-    for start in range(0, len(floats), estimator.batch_size):
-        batch = floats[start : start + estimator.batch_size].to(device)
-        labels = targets[start : start + estimator.batch_size].to(device)
-        pieces.append(perturb(module, batch, labels, eps, bounds=bounds, generator=generator, **options).cpu())
+    size = estimator._param("batch_size")
+    with float32_compute(module):
+        for start in range(0, len(floats), size):
+            batch = floats[start : start + size].to(device)
+            labels = targets[start : start + size].to(device)
+            pieces.append(perturb(module, batch, labels, eps, bounds=bounds, generator=generator, **options).cpu())
     return _to_caller(torch.cat(pieces), X, scale)
 
 

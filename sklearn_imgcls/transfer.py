@@ -60,10 +60,12 @@ class TransferClassifier(BaseImageClassifier):
     **other parameters
         As :class:`~sklearn_imgcls.CNNClassifier`: ``backbone_params``,
         ``image_shape``, ``loss``, ``loss_params``, ``class_weight``,
-        ``optimizer``, ``optimizer_params``, ``lr``, ``batch_size``,
-        ``validation_fraction``, ``early_stopping``, ``scoring``, ``augment``,
-        ``sampler``, ``tta``, ``adversarial``, ``normalize`` (unused: the weights decide, or the
-        images' statistics), ``device``, ``random_state``, ``verbose``,
+        ``optimizer``, ``optimizer_params``, ``lr``, ``lr_schedule`` (default
+        ``"constant"``), ``batch_size``, ``validation_fraction``,
+        ``early_stopping``, ``scoring``, ``augment``, ``sampler``, ``tta``,
+        ``adversarial``, ``normalize`` (unused: the weights decide, or the
+        images' statistics), ``device``, ``precision``, ``channels_last``,
+        ``compile``, ``num_workers``, ``random_state``, ``verbose``,
         ``callbacks``, ``accelerator``.
 
     Attributes
@@ -97,6 +99,7 @@ class TransferClassifier(BaseImageClassifier):
         optimizer: Any = "adam",
         optimizer_params: dict | None = None,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
         batch_size: int = 64,
         max_epochs: int = 10,
         validation_fraction: float | None = None,
@@ -108,6 +111,10 @@ class TransferClassifier(BaseImageClassifier):
         adversarial: dict | None = None,
         normalize: bool = True,
         device: str = "auto",
+        precision: str = "auto",
+        channels_last: bool = True,
+        compile: bool = False,
+        num_workers: int | str = "auto",
         random_state: Any = None,
         verbose: int = 0,
         callbacks: list | None = None,
@@ -127,6 +134,7 @@ class TransferClassifier(BaseImageClassifier):
         self.optimizer = optimizer
         self.optimizer_params = optimizer_params
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
@@ -138,6 +146,10 @@ class TransferClassifier(BaseImageClassifier):
         self.adversarial = adversarial
         self.normalize = normalize
         self.device = device
+        self.precision = precision
+        self.channels_last = channels_last
+        self.compile = compile
+        self.num_workers = num_workers
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

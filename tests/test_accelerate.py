@@ -16,7 +16,7 @@ def test_accelerated_fit_learns_predicts_and_pickles(digits_small, capsys):
     from accelerate import Accelerator
 
     X, y = digits_small
-    clf = CNNClassifier(image_shape=(1, 8, 8), max_epochs=8, lr=5e-3, random_state=0,
+    clf = CNNClassifier(image_shape=(1, 8, 8), preset="fast", max_epochs=8, lr=5e-3, random_state=0,
                         accelerator=Accelerator(cpu=True), validation_fraction=0.2)
     clf.fit(X, y)
     assert type(clf.net_).__name__ == "AcceleratedImageNeuralNet"

@@ -16,7 +16,7 @@ from sklearn_imgcls.iterators import BatchIterator, augment_batch
 from sklearn_imgcls.registry import ComponentChain, UnknownComponentError, get_registry
 from tests.plugins import tiny_linear
 
-FAST = dict(image_shape=(1, 8, 8), max_epochs=3, lr=5e-3, random_state=0)
+FAST = dict(image_shape=(1, 8, 8), preset="fast", lr_schedule="constant", max_epochs=3, lr=5e-3, random_state=0)
 MIXERS = ["mixup", "cutmix"]
 POLICIES = ["randaugment", "trivialaugment"]
 

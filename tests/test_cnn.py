@@ -21,7 +21,7 @@ from sklearn_imgcls import CNNClassifier
 from sklearn_imgcls.registry import get_registry
 from tests.plugins import tiny_linear
 
-FAST = dict(image_shape=(1, 8, 8), max_epochs=3, lr=5e-3, random_state=0)
+FAST = dict(image_shape=(1, 8, 8), preset="fast", lr_schedule="constant", max_epochs=3, lr=5e-3, random_state=0)
 
 
 def test_learns_digits_and_predicts_original_string_labels(digits_small):

@@ -140,7 +140,7 @@ def patch_data():
     mask = np.zeros((len(ones), 16, 16))
     for j, i in enumerate(ones):
         mask[j, max(0, where[i, 0] - 1) : where[i, 0] + 5, max(0, where[i, 1] - 1) : where[i, 1] + 5] = 1
-    clf = CNNClassifier(max_epochs=8, lr=3e-3, random_state=0).fit(X, y)
+    clf = CNNClassifier(preset="fast", lr_schedule="constant", max_epochs=8, lr=3e-3, random_state=0).fit(X, y)
     return clf, X[ones], mask
 
 

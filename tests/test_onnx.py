@@ -16,8 +16,9 @@ onnx = pytest.importorskip("onnx")
 
 @pytest.mark.parametrize(
     "estimator",
-    [CNNClassifier("bn_cnn", max_epochs=2, random_state=0),
-     TransferClassifier("resnet18", weights=None, max_epochs=1, fine_tune_epochs=0, random_state=0)],
+    # float32 models: the exported graph computes in float32, which bfloat16 predictions match only to ~1e-3
+    [CNNClassifier("bn_cnn", max_epochs=2, precision="fp32", random_state=0),
+     TransferClassifier("resnet18", weights=None, max_epochs=1, fine_tune_epochs=0, precision="fp32", random_state=0)],
     ids=["cnn-bn_cnn", "transfer-resnet18"],
 )
 def test_onnx_probabilities_match_predict_proba(estimator, tmp_path):

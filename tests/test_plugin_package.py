@@ -29,7 +29,7 @@ def test_entry_point_plugin_is_discovered_with_its_package():
 
 def test_train_with_the_plugin_backbone_and_loss_by_name(digits_small):
     X, y = digits_small
-    clf = CNNClassifier("lenet5", loss="poly1", image_shape=(1, 8, 8), max_epochs=10, lr=5e-3, random_state=0)
+    clf = CNNClassifier("lenet5", loss="poly1", image_shape=(1, 8, 8), preset="fast", max_epochs=10, lr=5e-3, random_state=0)
     clf.fit(X, y)
     assert clf.net_.module_.backbone.__class__.__module__ == "sklearn_imgcls_example"
     assert clf.score(X, y) > 0.8

@@ -50,27 +50,32 @@ def flip_v(p: float = 0.5) -> Augment:
     return _flip(-2, p)
 
 
-def random_crop(padding: int = 2, fill: float = 0.0) -> Augment:
+def random_crop(padding: float = 2, fill: float = 0.0) -> Augment:
     """Pad each image by ``padding`` pixels and crop it back at a random offset.
 
     Parameters
     ----------
-    padding : int
-        Largest shift in pixels, in each direction.
+    padding : int or float
+        Largest shift in each direction: a number of pixels (an integer), or
+        a fraction of the image's shorter side (a float strictly between 0
+        and 1, rounded to whole pixels), which suits images of any size.
     fill : float
         Value of the padded border.
     """
-    if int(padding) != padding or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer, got {padding!r}.")
-    padding = int(padding)
+    fraction = isinstance(padding, float) and 0 < padding < 1
+    if not fraction and (int(padding) != padding or padding < 0):
+        raise ValueError(
+            f"padding must be a non-negative number of pixels or a fraction in (0, 1), got {padding!r}."
+        )
 
     def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if padding == 0:
-            return images
         n, c, h, w = images.shape
-        padded = F.pad(images, (padding,) * 4, value=fill)
-        dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-        dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+        pixels = round(padding * min(h, w)) if fraction else int(padding)
+        if pixels == 0:
+            return images
+        padded = F.pad(images, (pixels,) * 4, value=fill)
+        dy = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
+        dx = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
         rows = (torch.arange(h)[None, :] + dy[:, None])[:, None, :, None]
         cols = (torch.arange(w)[None, :] + dx[:, None])[:, None, None, :]
         batch = torch.arange(n)[:, None, None, None]

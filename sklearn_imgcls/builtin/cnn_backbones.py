@@ -73,7 +73,7 @@ class SimpleCNN(nn.Module):
 
 
 class BatchNormCNN(nn.Module):
-    """VGG-style blocks (two conv-BN-ReLU, then max-pool) with global pooling.
+    """VGG-style blocks (conv-BN-ReLU, then max-pool) and a pooled or dense head.
 
     Parameters
     ----------
@@ -84,7 +84,13 @@ class BatchNormCNN(nn.Module):
     channels : sequence of int
         Output channels of each block.
     dropout : float
-        Dropout before the output layer.
+        Dropout before the output layer (and before the hidden dense layer).
+    convs_per_block : int
+        Convolutions in each block before its max-pool.
+    hidden : int or None
+        ``None``: global average pooling and one linear layer. An int: the
+        last feature map is flattened into a dense layer of that many units
+        (keeps where things are, which helps on small centred images).
     """
 
     def __init__(
@@ -94,13 +100,15 @@ class BatchNormCNN(nn.Module):
         image_size: tuple[int, int],
         channels: Sequence[int] = (32, 64, 128),
         dropout: float = 0.2,
+        convs_per_block: int = 2,
+        hidden: int | None = None,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         height, width = image_size
         previous = in_channels
         for width_out in channels:
-            for _ in range(2):
+            for _ in range(convs_per_block):
                 layers += [
                     nn.Conv2d(previous, width_out, kernel_size=3, padding=1, bias=False),
                     nn.BatchNorm2d(width_out),
@@ -112,12 +120,19 @@ class BatchNormCNN(nn.Module):
                 layers.append(nn.MaxPool2d(kernel))
             height, width = height // kernel[0], width // kernel[1]
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(previous, num_classes),
-        )
+        if hidden is None:
+            head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, num_classes)]
+        else:
+            head = [
+                nn.Flatten(),
+                nn.Dropout(dropout),
+                nn.Linear(previous * height * width, hidden, bias=False),
+                nn.BatchNorm1d(hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_classes),
+            ]
+        self.classifier = nn.Sequential(*head)
 
     def forward(self, x):  # noqa: D102 - nn.Module API
         return self.classifier(self.features(x))
@@ -136,7 +151,7 @@ def register_backbones() -> list[BackboneSpec]:
         BackboneSpec(
             name="bn_cnn",
             build=BatchNormCNN,
-            description="3 VGG-style blocks with BatchNorm and global average pooling",
+            description="VGG-style blocks with BatchNorm; global average pooling or a dense head",
             tags=("scratch", "small"),
         ),
     ]

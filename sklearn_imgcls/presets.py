@@ -1,0 +1,53 @@
+"""Named bundles of training defaults for :class:`~sklearn_imgcls.CNNClassifier`.
+
+A preset supplies the value of every parameter the user left at ``None``
+(``augment``: left at ``"auto"``); a value the user sets always wins. The
+numbers behind each choice are in ``benchmarks/RESULTS.md`` (Fashion-MNIST
+on a 2-core CPU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PRESETS", "preset_value"]
+
+#: parameters a preset decides when they are left unset
+PRESET_PARAMS = ("backbone", "backbone_params", "max_epochs", "batch_size", "lr", "lr_schedule", "augment")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the most accuracy for a training budget of minutes on a laptop-class CPU
+    "accurate": {
+        "backbone": "bn_cnn",
+        "backbone_params": {"channels": (32, 64), "hidden": 256},
+        "max_epochs": 20,
+        "batch_size": 128,
+        "lr": 2e-3,
+        "lr_schedule": "onecycle",
+        # shifts by up to 7 % of the side (2 pixels at 28x28); no flips: they
+        # are wrong for digits and text and did not help on Fashion-MNIST
+        "augment": [("random_crop", {"padding": 0.07})],
+    },
+    # a good model quickly: a small network, a short one-cycle run
+    "fast": {
+        "backbone": "simple_cnn",
+        "backbone_params": None,
+        "max_epochs": 10,
+        "batch_size": 128,
+        "lr": 2e-3,
+        "lr_schedule": "onecycle",
+        "augment": None,
+    },
+}
+
+
+def preset_value(preset: str, name: str, value: Any) -> Any:
+    """``value``, or the preset's choice for parameter ``name`` when ``value`` is unset.
+
+    ``backbone_params`` comes from the preset only together with its
+    backbone, i.e. when ``backbone`` is unset too (checked by the caller).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}.")
+    unset = value == "auto" if name == "augment" else value is None
+    return PRESETS[preset][name] if unset else value
