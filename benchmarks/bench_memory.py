@@ -5,7 +5,8 @@ class, under ``--dir``, reused when present), then fits ``CNNClassifier``
 twice, each in a fresh process: once on the list of file paths (decoded by
 DataLoader workers, ``num_workers``) and once on the same images as an
 in-memory uint8 array. Prints training images/s and the peak resident memory
-of the fitting process (and of its largest worker) for both.
+of the fitting process (and of its largest child process, a DataLoader worker
+when decoding files) for both.
 
 Targets (issue #4): peak RSS of the file-based fit under 1.5 GB, and its
 throughput within 2x of the in-memory path.
@@ -69,7 +70,7 @@ def fit_once(source: str, folder: str, epochs: int, workers: int, preset: str | 
         "seconds": seconds,
         "images_per_second": epochs * len(y) / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "largest_worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "largest_child_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -93,7 +94,7 @@ def main() -> None:
         results[source] = json.loads(output.split("RESULT ", 1)[1])
         r = results[source]
         print(f"{source:6s}: fit {r['seconds']:.1f} s, {r['images_per_second']:.0f} images/s, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (largest worker {r['largest_worker_rss_mb']:.0f} MB)", flush=True)
+              f"peak RSS {r['peak_rss_mb']:.0f} MB (largest child process {r['largest_child_rss_mb']:.0f} MB)", flush=True)
     ratio = results["memory"]["images_per_second"] / results["files"]["images_per_second"]
     print(f"in-memory / files throughput: {ratio:.2f}x (target <= 2); files peak RSS "
           f"{results['files']['peak_rss_mb']:.0f} MB (target < 1500)")

@@ -52,7 +52,7 @@ def _softmax(logits: torch.Tensor) -> torch.Tensor:
 #: images used to estimate the per-channel mean and std of file inputs
 _STATS_SAMPLE = 512
 
-#: values (one image's worth) per prediction batch: large batches, bounded memory
+#: GPU prediction batches: up to this many values (image size x count), at most this many images
 _PREDICT_BATCH_VALUES = 4_000_000
 _PREDICT_BATCH_MAX = 1024
 
@@ -405,7 +405,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         probabilities = np.empty((len(data), len(self.classes_)), dtype=np.float32)
         start = 0
         with torch.inference_mode():
-            for batch in data.batches(self._predict_batch_size(), self._param("num_workers")):
+            for batch in data.batches(self._predict_batch_size(device), _resolve_workers(self._param("num_workers"))):
                 batch = batch.to(device, non_blocking=True)
                 summed = torch.softmax(module(batch).float(), dim=1)
                 for view in test_time_views(batch, views):
@@ -415,10 +415,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         probabilities = probabilities.astype(np.float64)
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
 
-    def _predict_batch_size(self) -> int:
-        """Images per inference batch: at least ``batch_size``, larger for small images."""
+    def _predict_batch_size(self, device: torch.device | None = None) -> int:
+        """Images per inference batch: ``batch_size`` on a CPU (larger batches fall out of its
+        caches and ran slower in ``benchmarks/bench_overhead.py``), larger for small images on a GPU."""
+        batch_size = int(self._param("batch_size"))
+        if device is None or device.type != "cuda":
+            return batch_size
         per_image = int(np.prod(self.image_shape_))
-        return max(int(self._param("batch_size")), min(_PREDICT_BATCH_MAX, _PREDICT_BATCH_VALUES // per_image))
+        return max(batch_size, min(_PREDICT_BATCH_MAX, _PREDICT_BATCH_VALUES // per_image))
 
     def save(self, path: str) -> str:
         """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`."""

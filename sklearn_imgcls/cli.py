@@ -41,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a CNN on the bundled digits images and report")
-    demo.add_argument("--backbone", default="bn_cnn", help="registry backbone name (default: bn_cnn)")
-    demo.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
+    demo.add_argument("--backbone", default=None, help="registry backbone name (default: the default model's, bn_cnn)")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the default model's, 20)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     DATA_HELP = "'digits', 'fashion-mnist', a class-folder tree, a path,label CSV/parquet, or an .npz"

@@ -7,15 +7,15 @@ import time
 __all__ = ["run_demo"]
 
 
-def run_demo(backbone: str = "bn_cnn", max_epochs: int = 20, seed: int = 0, verbose: bool = True) -> float:
+def run_demo(backbone: str | None = None, max_epochs: int | None = None, seed: int = 0, verbose: bool = True) -> float:
     """Train ``CNNClassifier`` on 75% of the digits and print a test report.
 
     Parameters
     ----------
-    backbone : str
-        Registry backbone name.
-    max_epochs : int
-        Training epochs.
+    backbone : str or None
+        Registry backbone name; None: the default model's.
+    max_epochs : int or None
+        Training epochs; None: the default model's.
     seed : int
         Seed for the split and the training.
     verbose : bool
@@ -44,6 +44,6 @@ def run_demo(backbone: str = "bn_cnn", max_epochs: int = 20, seed: int = 0, verb
     predicted = clf.predict(X_test)
     accuracy = accuracy_score(y_test, predicted)
     print(classification_report(y_test, predicted, digits=3))
-    print(f"backbone={backbone} epochs={max_epochs} fit time={seconds:.1f}s")
+    print(f"backbone={clf._param('backbone')} epochs={len(clf.history_)} fit time={seconds:.1f}s")
     print(f"test accuracy: {accuracy:.4f}")
     return accuracy

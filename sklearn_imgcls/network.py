@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from typing import Iterator
 
 import torch
@@ -142,7 +143,12 @@ class ImageNetwork(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         dtype = autocast_dtype(getattr(self, "precision", "fp32"), x.device.type)
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits = self._backbone_call()(x)
+            if not getattr(self, "compile", False):
+                logits = self.backbone(x)
+            elif self._compiled is not None:
+                logits = self._compiled(x)
+            else:
+                logits = self._compile_and_call(x)
         return logits.float()
 
     def set_compute(self, precision: str = "fp32", channels_last: bool = False, compile: bool = False) -> "ImageNetwork":
@@ -159,12 +165,23 @@ class ImageNetwork(nn.Module):
         self.backbone.to(memory_format=layout)
         return self
 
-    def _backbone_call(self):
-        if not getattr(self, "compile", False):
-            return self.backbone
-        if self._compiled is None:  # a plain attribute, not a submodule: kept out of state_dict
-            object.__setattr__(self, "_compiled", torch.compile(self.backbone))
-        return self._compiled
+    def _compile_and_call(self, x: torch.Tensor) -> torch.Tensor:
+        """Compile the backbone at its first call; run it uncompiled (with a warning) if compiling fails."""
+        compiled = torch.compile(self.backbone)
+        try:
+            logits = compiled(x)
+        except Exception as exc:  # inductor fails in many ways (no C++ compiler, unsupported ops)
+            reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}: {reason}); the network runs uncompiled. "
+                "Install a C++ compiler (e.g. apt-get install g++) or set compile=False.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.compile = False
+            return self.backbone(x)
+        object.__setattr__(self, "_compiled", compiled)  # a plain attribute, not a submodule: kept out of state_dict
+        return logits
 
     def __getstate__(self) -> dict:
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
