@@ -100,7 +100,9 @@ class CNNClassifier(BaseImageClassifier):
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
         Autocast dtype of the network's computations (weights and the loss
         stay float32). ``"auto"``: bfloat16 on CUDA cards and CPUs that
-        compute it natively (AVX512-BF16 or AMX), else float32.
+        compute it natively (AVX512-BF16 or AMX), float16 on older CUDA
+        cards, else float32. Float16 training scales the loss with a
+        :class:`torch.amp.GradScaler`.
     channels_last : bool, default=True
         NHWC memory layout for convolutions (faster with oneDNN and cuDNN).
     compile : bool, default=False

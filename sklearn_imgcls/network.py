@@ -30,9 +30,11 @@ def autocast_dtype(precision: str, device_type: str) -> torch.dtype | None:
     """The autocast dtype ``precision`` means on ``device_type``, None for float32.
 
     ``"auto"`` picks bfloat16 where the hardware computes it natively (CUDA
-    cards that support it; CPUs with AVX512-BF16 or AMX) and float32
-    elsewhere. ``"fp16"`` is honoured on CUDA only (float16 on a CPU is
-    slower than float32), ``"bf16"`` everywhere.
+    cards that support it; CPUs with AVX512-BF16 or AMX), float16 on older
+    CUDA cards (training then scales the loss with a
+    :class:`torch.amp.GradScaler`) and float32 elsewhere. ``"fp16"`` is
+    honoured on CUDA only (float16 on a CPU is slower than float32),
+    ``"bf16"`` everywhere.
     """
     if precision == "fp32":
         return None
@@ -41,7 +43,7 @@ def autocast_dtype(precision: str, device_type: str) -> torch.dtype | None:
     if precision == "fp16":
         return torch.float16 if device_type == "cuda" else None
     if device_type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device_type == "cpu":
         return torch.bfloat16 if _cpu_has_fast_bf16() else None
     return None

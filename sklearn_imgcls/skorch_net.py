@@ -17,7 +17,7 @@ from skorch.utils import to_tensor
 
 from .data import to_float_images
 from .iterators import images_of, with_images
-from .network import module_device
+from .network import autocast_dtype, module_device
 
 __all__ = ["ImageNeuralNet", "accelerated_net_class", "per_sample_criterion"]
 
@@ -53,11 +53,43 @@ class ImageNeuralNet(NeuralNetClassifier):
         self.adversarial = adversarial
 
     def train_step_single(self, batch, **fit_params):  # noqa: D102
+        from skorch.dataset import unpack_data
+
         if self.adversarial and self.adversarial["method"] == "trades":
             return self._trades_step(batch, **fit_params)
         if self.adversarial:
             batch = self._adversarial_batch(batch)
-        return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self._backward(loss)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _loss_scaler(self) -> torch.amp.GradScaler | None:
+        """A gradient scaler while the module computes in float16 (whose small gradients underflow), else None."""
+        if getattr(self, "accelerator", None) is not None:  # Accelerate scales losses itself
+            return None
+        device = module_device(self.module_)
+        if autocast_dtype(getattr(self.module_, "precision", "fp32"), device.type) is not torch.float16:
+            return None
+        if getattr(self, "grad_scaler_", None) is None:
+            self.grad_scaler_ = torch.amp.GradScaler(device.type)
+        return self.grad_scaler_
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        scaler = self._loss_scaler()
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def _step_optimizer(self, step_fn) -> None:
+        scaler = self._loss_scaler()
+        if scaler is None:
+            super()._step_optimizer(step_fn)
+            return
+        step_fn()  # scaled gradients; GradScaler unscales them, skips steps with inf/NaN and adapts the scale
+        for name in self._optimizers:
+            scaler.step(getattr(self, name + "_"))
+        scaler.update()
 
     def _attack_inputs(self, Xi) -> tuple[torch.Tensor, tuple[float, float]]:
         """The batch's images as float on the module's device, and their valid pixel range."""
@@ -85,7 +117,7 @@ class ImageNeuralNet(NeuralNetClassifier):
             torch.log_softmax(self.module_(attacked), dim=1), torch.softmax(y_pred, dim=1), reduction="batchmean"
         )
         loss = loss + settings["beta"] * robust
-        loss.backward()
+        self._backward(loss)
         return {"loss": loss, "y_pred": y_pred}
 
     def _adversarial_batch(self, batch):

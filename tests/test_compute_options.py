@@ -139,6 +139,26 @@ def test_bfloat16_predictions_stay_close_to_float32_ones(digits_small):
     assert np.abs(low - exact).max() < 0.05 and (low.argmax(1) == exact.argmax(1)).mean() > 0.95
 
 
+def test_float16_training_scales_the_loss(digits_small, monkeypatch):
+    import sklearn_imgcls.network as network
+    import sklearn_imgcls.skorch_net as skorch_net
+
+    real = network.autocast_dtype
+
+    def float16_on_cpu(precision, device_type):  # what "fp16" means on CUDA, here on the CPU
+        return torch.float16 if precision == "fp16" else real(precision, device_type)
+
+    monkeypatch.setattr(network, "autocast_dtype", float16_on_cpu)
+    monkeypatch.setattr(skorch_net, "autocast_dtype", float16_on_cpu)
+    X, y = digits_small
+    clf = CNNClassifier(**QUICK, max_epochs=6, lr=5e-3, precision="fp16").fit(X, y)
+    scaler = clf.net_.grad_scaler_
+    assert isinstance(scaler, torch.amp.GradScaler) and scaler.get_scale() > 1.0
+    assert np.isfinite(clf.history_[:, "train_loss"]).all() and clf.score(X, y) > 0.6
+    plain = CNNClassifier(**QUICK, max_epochs=1, precision="fp32").fit(X, y)
+    assert getattr(plain.net_, "grad_scaler_", None) is None
+
+
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None, reason="torch.compile needs a C++ compiler")
 def test_compiled_network_predicts_as_the_eager_one_and_pickles(digits_small):
     X, y = digits_small

@@ -26,7 +26,8 @@ def test_all_array_layouts_give_the_same_nchw_images(data, shape):
     assert flat.image_shape == (c, h, w) and flat.n_columns == c * h * w
     assert torch.equal(flat.tensor, expected)
     assert torch.equal(as_image_data(nchw, (c, h, w)).tensor, expected)
-    assert torch.equal(as_image_data(nchw.transpose(0, 2, 3, 1), (c, h, w)).tensor, expected)
+    if (h, w, c) != (c, h, w):  # e.g. 3x3x3: the two layouts cannot be told apart, channels-first is read
+        assert torch.equal(as_image_data(nchw.transpose(0, 2, 3, 1), (c, h, w)).tensor, expected)
     if c == 1:
         assert torch.equal(as_image_data(nchw[:, 0]).tensor, expected)
         assert torch.equal(as_image_data(nchw.reshape(n, -1), (h, w)).tensor, expected)
