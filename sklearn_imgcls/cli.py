@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("data", help=DATA_HELP)
     train.add_argument("--estimator", default="cnn", choices=["cnn", "transfer"], help="CNNClassifier or TransferClassifier")
     train.add_argument("--backbone", default=None, help="registry backbone name (see `sklearn-imgcls plugins`)")
+    train.add_argument("--preset", default=None, choices=["accurate", "fast"],
+                       help="CNNClassifier training recipe for the parameters not set (default: accurate)")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="estimator parameter, value as JSON when it parses (repeatable)")
     train.add_argument("--out", required=True, help="model file to write (joblib)")
@@ -118,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             from .commands import train_command
 
-            return train_command(args.data, args.out, args.estimator, args.backbone, args.param, args.quiet, args.resume)
+            params = args.param + ([f'preset="{args.preset}"'] if args.preset else [])
+            return train_command(args.data, args.out, args.estimator, args.backbone, params, args.quiet, args.resume)
         if args.command == "predict":
             from .commands import predict_command
 

@@ -141,7 +141,7 @@ class ImageNetwork(nn.Module):
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
         x = (x - self.mean) / self.std
-        if self.channels_last and x.ndim == 4:
+        if getattr(self, "channels_last", False) and x.ndim == 4:  # absent from networks pickled by older versions
             x = x.contiguous(memory_format=torch.channels_last)
         dtype = autocast_dtype(getattr(self, "precision", "fp32"), x.device.type)
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):

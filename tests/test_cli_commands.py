@@ -49,10 +49,11 @@ def photos(tmp_path_factory, digits):
 
 def test_train_predict_evaluate_round_trip(photos, tmp_path):
     model = tmp_path / "model.joblib"
-    result = run("train", photos, "--param", "image_shape=[1,8,8]", "--param", "max_epochs=8",
-                 "--param", "lr=0.005", "--param", "random_state=0", "--out", model, "--quiet")
+    result = run("train", photos, "--preset", "fast", "--param", "image_shape=[1,8,8]", "--param", "max_epochs=8",
+                 "--param", "lr=0.005", "--param", 'lr_schedule="constant"', "--param", "random_state=0",
+                 "--out", model, "--quiet")
     assert result.returncode == 0, result.stderr
-    assert "on 60 images" in result.stdout and model.is_file()
+    assert "CNNClassifier(simple_cnn) on 60 images" in result.stdout and model.is_file()
 
     result = run("predict", model, photos / "zero", photos / "one" / "2.png", "--proba")
     assert result.returncode == 0, result.stderr
