@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,6 @@ _COMPUTE_DEFAULTS = {"lr_schedule": "constant", "precision": "fp32", "channels_l
 
 def _resolve_workers(value: Any) -> int:
     """``num_workers``: ``"auto"`` is one DataLoader worker per core, at most 4."""
-    import os
-
     if value == "auto":
         return min(4, os.cpu_count() or 1)
     return P.check_int("num_workers", value, minimum=0)

@@ -13,6 +13,8 @@ import argparse
 import sys
 from typing import Sequence
 
+from .presets import PRESETS
+
 __all__ = ["main"]
 
 EPILOG = """DATA is 'digits', 'fashion-mnist', a folder with one subfolder per class, a CSV/parquet
@@ -50,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("data", help=DATA_HELP)
     train.add_argument("--estimator", default="cnn", choices=["cnn", "transfer"], help="CNNClassifier or TransferClassifier")
     train.add_argument("--backbone", default=None, help="registry backbone name (see `sklearn-imgcls plugins`)")
-    train.add_argument("--preset", default=None, choices=["accurate", "fast"],
+    train.add_argument("--preset", default=None, choices=sorted(PRESETS),
                        help="CNNClassifier training recipe for the parameters not set (default: accurate)")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="estimator parameter, value as JSON when it parses (repeatable)")

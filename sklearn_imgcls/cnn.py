@@ -8,7 +8,7 @@ from torch import nn
 
 from .base import BaseImageClassifier
 from .params import check_dict
-from .presets import PRESET_PARAMS, PRESETS, preset_value
+from .presets import PRESET_PARAMS, preset_value
 from .registry import get_registry
 
 __all__ = ["CNNClassifier"]
@@ -221,9 +221,7 @@ class CNNClassifier(BaseImageClassifier):
         return preset_value(self.preset, name, value)
 
     def _validate_extra_params(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}.")
-        get_registry().get("backbone", self._param("backbone"))
+        get_registry().get("backbone", self._param("backbone"))  # also rejects an unknown preset
         check_dict("backbone_params", self._param("backbone_params"))
 
     def _build_backbone(self, image_shape: tuple[int, int, int], n_classes: int) -> nn.Module:

@@ -90,9 +90,8 @@ class ImageData:
             for start in range(0, len(self), batch_size):
                 yield self.tensor[start : start + batch_size]
             return
-        dataset = ImageFileDataset(self.paths, None, self.image_shape)
         workers = num_workers if len(self) > batch_size else 0  # one batch: workers only cost start-up
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+        loader = DataLoader(self.dataset(), batch_size=batch_size, shuffle=False, num_workers=workers)
         for images, _ in loader:
             yield images
 

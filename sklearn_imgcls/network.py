@@ -97,9 +97,8 @@ class ImageNetwork(nn.Module):
         :func:`autocast_dtype`): the backbone runs under
         :func:`torch.autocast` with that dtype; logits are returned as float32.
     channels_last : bool
-        Feed the backbone channels-last tensors (NHWC memory layout), which
-        oneDNN and cuDNN convolutions run faster. Call
-        ``backbone.to(memory_format=torch.channels_last)`` for its weights.
+        Keep the backbone's convolution weights and inputs channels-last
+        (NHWC memory layout), which oneDNN and cuDNN convolutions run faster.
     compile : bool
         Run the backbone through :func:`torch.compile` (compiled lazily on
         the first call; the compiled function is not pickled).
@@ -126,10 +125,7 @@ class ImageNetwork(nn.Module):
         self.backbone = backbone
         self.in_channels = in_channels
         self.input_size = tuple(input_size) if input_size is not None else None
-        self.precision = precision
-        self.channels_last = channels_last
-        self.compile = compile
-        self._compiled = None
+        self.set_compute(precision, channels_last, compile)
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
@@ -186,8 +182,7 @@ class ImageNetwork(nn.Module):
         return logits
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-        return {**state, "_compiled": None}
+        return {**super().__getstate__(), "_compiled": None}
 
     def train(self, mode: bool = True) -> "ImageNetwork":
         """Set training mode, keeping fully frozen BatchNorm layers in eval mode."""

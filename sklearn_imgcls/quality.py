@@ -92,7 +92,7 @@ def _penultimate(estimator: Any, X: Any) -> np.ndarray:
     if not linears:
         raise ValueError(f"{type(estimator).__name__}'s network has no linear layer to take embeddings before.")
     captured: list[torch.Tensor] = []
-    hook = linears[-1].register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0].detach().float().flatten(1)))
+    hook = linears[-1].register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0].detach().flatten(1)))
     data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
     device = module_device(module)
     was_training = module.training

@@ -43,7 +43,7 @@ class LRSchedule(Callback):
 
     def initialize(self) -> "LRSchedule":  # noqa: D102 - skorch Callback API
         self.scheduler_ = None
-        self.steps_left_ = 0
+        self.total_steps_ = 0
         return self
 
     def on_train_begin(self, net, **kwargs) -> None:  # noqa: D102 - skorch Callback API
@@ -68,11 +68,10 @@ class LRSchedule(Callback):
             self.scheduler_ = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
         else:
             raise ValueError(f"Unknown learning-rate schedule {self.policy!r}; expected one of {LR_SCHEDULES}.")
+        self.total_steps_ = total
         done = steps_per_epoch * max(0, len(net.history) - 1)  # epochs finished before a resumed fit
-        self.steps_left_ = total - 1
-        for _ in range(min(done, self.steps_left_)):
+        for _ in range(min(done, total - 1)):
             self.scheduler_.step()
-            self.steps_left_ -= 1
 
     def on_train_end(self, net, **kwargs) -> None:  # noqa: D102 - skorch Callback API
         # torch's schedulers wrap the optimizer's ``step`` in an instance attribute; drop the
@@ -85,9 +84,9 @@ class LRSchedule(Callback):
 
     def __getstate__(self) -> dict:
         # the scheduler wraps the optimizer's step method, which does not pickle; a fit rebuilds it
-        return {**self.__dict__, "scheduler_": None, "steps_left_": 0}
+        return {**self.__dict__, "scheduler_": None}
 
     def on_batch_end(self, net, training: bool = False, **kwargs) -> None:  # noqa: D102 - skorch Callback API
-        if training and self.scheduler_ is not None and self.steps_left_ > 0:
+        # torch's schedulers take total - 1 steps after their initial one; a further step raises
+        if training and self.scheduler_ is not None and self.scheduler_.last_epoch < self.total_steps_ - 1:
             self.scheduler_.step()
-            self.steps_left_ -= 1
