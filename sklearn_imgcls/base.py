@@ -29,14 +29,18 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import params as P
+from .labels import check_label_values, plain
 from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
-from .data import ImageData, as_image_data, channel_statistics
+from .data import ImageData, as_image_data, channel_statistics, naming_invalid_files
+from .divergence import DivergenceGuard, non_finite_output_message
 from .iterators import BatchIterator
+from .loader_workers import resolve_workers
 from .network import PRECISIONS, ImageNetwork, module_device
 from .registry import ComponentChain, get_registry
 from .resampling import ResampledSplit
 from .schedules import LR_SCHEDULES, LRSchedule
 from .skorch_net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
+from .threads import torch_threads
 from .tta import test_time_views
 
 __all__ = ["BaseImageClassifier"]
@@ -60,13 +64,6 @@ _PREDICT_BATCH_MAX = 1024
 #: values of the compute parameters for estimators that do not define them
 _COMPUTE_DEFAULTS = {"lr_schedule": "constant", "precision": "fp32", "channels_last": False, "compile": False,
                      "num_workers": 0}
-
-
-def _resolve_workers(value: Any) -> int:
-    """``num_workers``: ``"auto"`` is one DataLoader worker per core, at most 4."""
-    if value == "auto":
-        return min(4, os.cpu_count() or 1)
-    return P.check_int("num_workers", value, minimum=0)
 
 
 class BaseImageClassifier(ClassifierMixin, BaseEstimator):
@@ -102,23 +99,30 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             validation): each batch's loss is ``sum(w_i * l_i) / sum(w_i)``,
             multiplied with ``class_weight`` where both are given.
         resume_from : str or None, default=None
-            Folder written by a :class:`skorch.callbacks.Checkpoint` callback
-            (``params.pt``, ``optimizer.pt``, ``history.json``) of an
-            interrupted fit with the same parameters and data: training
-            continues from its last epoch up to ``max_epochs``.
+            Folder written by a
+            :class:`~sklearn_imgcls.checkpoints.TrainingCheckpoint` callback
+            of an interrupted fit with the same parameters and data: training
+            continues from its last complete epoch up to ``max_epochs``, with
+            the random states restored (on a CPU the result equals an
+            uninterrupted fit). Other parameters or labels are refused.
 
         Returns
         -------
         self
         """
-        with self._training_session(X, y, sample_weight=sample_weight) as (net, data, classes, y_encoded, weights):
-            dataset = data.dataset(torch.as_tensor(y_encoded), weights)
-            if resume_from is None:
-                net.fit(dataset, y_encoded)
-            else:
-                remaining = self._restore_checkpoint(net, resume_from)
-                if remaining > 0:
-                    net.partial_fit(dataset, y_encoded, epochs=remaining)
+        with torch_threads(getattr(self, "num_threads", None)):
+            with self._training_session(X, y, sample_weight=sample_weight) as (net, data, classes, y_encoded, weights):
+                dataset = data.dataset(torch.as_tensor(y_encoded), weights)
+                from .checkpoints import describe_training
+
+                describe_training(net, self, classes, y_encoded, data.image_shape)  # what TrainingCheckpoint records
+                with naming_invalid_files(data):  # one unreadable file: name every one, from any DataLoader worker
+                    if resume_from is None:
+                        net.fit(dataset, y_encoded)
+                    else:
+                        remaining = self._restore_checkpoint(net, resume_from)
+                        if remaining > 0:
+                            net.partial_fit(dataset, y_encoded, epochs=remaining)
         self.classes_ = classes
         self.image_shape_ = data.image_shape
         self.n_features_in_ = int(np.prod(data.image_shape))
@@ -127,22 +131,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _restore_checkpoint(self, net: NeuralNetClassifier, folder: str) -> int:
-        """Load a skorch checkpoint into the initialised ``net``; return the epochs left to train."""
-        import os
+        """Check and load the checkpoint in ``folder`` into ``net``; return the epochs left to train.
 
-        files = {"f_params": "params.pt", "f_optimizer": "optimizer.pt", "f_history": "history.json"}
-        missing = [name for name in files.values() if not os.path.isfile(os.path.join(folder, name))]
-        if missing:
-            raise ValueError(f"Cannot resume from {folder!r}: it lacks {missing} (a skorch Checkpoint folder is expected).")
-        net.initialize()
-        try:
-            net.load_params(**{key: os.path.join(folder, name) for key, name in files.items()})
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise ValueError(
-                f"The checkpoint in {folder!r} does not fit this estimator and data ({str(exc).splitlines()[0][:200]}); "
-                "resume with the same parameters and images, or start afresh."
-            ) from None
-        return int(self._param("max_epochs")) - len(net.history)
+        See :func:`sklearn_imgcls.checkpoints.restore_checkpoint` (weights, optimizer, history and
+        RNG states, checked against the manifest and this fit's parameters and data).
+        """
+        from .checkpoints import restore_checkpoint
+
+        return int(self._param("max_epochs")) - restore_checkpoint(net, os.fspath(folder))
 
     @contextlib.contextmanager
     def _training_session(self, X: Any, y: Any, sample_weight: Any = None, **setting_overrides: Any):
@@ -200,7 +196,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             "precision": P.check_choice("precision", self._param("precision"), PRECISIONS),
             "channels_last": P.check_bool("channels_last", self._param("channels_last")),
             "compile": P.check_bool("compile", self._param("compile")),
-            "num_workers": _resolve_workers(self._param("num_workers")),
+            "num_workers": resolve_workers(self._param("num_workers")),
             "validation_fraction": P.check_fraction("validation_fraction", self.validation_fraction),
             "early_stopping": P.check_int("early_stopping", self.early_stopping, allow_none=True),
             "device": P.check_device(self.device),
@@ -243,12 +239,13 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy(), warn=True)
         if len(y) != n_images:
             raise ValueError(f"X holds {n_images} images but y has {len(y)} labels; they must match.")
+        check_label_values(y)
         check_classification_targets(y)
         encoder = LabelEncoder()
         encoded = encoder.fit_transform(y)
         if len(encoder.classes_) < 2:
             raise ValueError(
-                f"y has only one class ({encoder.classes_[0]!r}); a classifier needs samples of at "
+                f"y has only one class ({plain(encoder.classes_[0])!r}); a classifier needs samples of at "
                 f"least 2 classes."
             )
         return encoder.classes_, encoded.astype(np.int64)
@@ -272,7 +269,15 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """Return the network, extra skorch callbacks and extra skorch parameters."""
         backbone = self._build_backbone(data.image_shape, n_classes)
         mean, std = self._input_statistics(data)
-        return ImageNetwork(backbone, mean, std), [], {}
+        network = ImageNetwork(backbone, mean, std)
+        channels, height, width = data.image_shape
+        network.recipe = {  # how to rebuild this network (save_weights records it; see weights.LoadedWeights)
+            "source": "registry", "backbone": self._param("backbone"),
+            "backbone_params": self._param("backbone_params") or {}, "build_channels": channels,
+            "build_size": (height, width), "num_outputs": n_classes, "replace_head": False,
+            "network_in_channels": None, "network_input_size": None,
+        }
+        return network, [], {}
 
     def _input_statistics(self, data: ImageData) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and std of the training images (in [0, 1] units for uint8)."""
@@ -286,7 +291,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     def _make_net(
         self, module, criterion, settings, seed, y_encoded, extra_callbacks, net_params, classes
     ) -> NeuralNetClassifier:
-        callbacks = list(self.callbacks or []) + list(extra_callbacks)
+        callbacks = [("divergence_guard", DivergenceGuard())] + list(self.callbacks or []) + list(extra_callbacks)
         for name in settings["scoring"]:
             callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
         if settings["early_stopping"]:
@@ -356,7 +361,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         from .weights import save_weights
 
         check_is_fitted(self)
-        save_weights(self.net_.module_, path)
+        save_weights(self.net_.module_, os.fspath(path))
 
     def lr_find(self, X: Any, y: Any, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100):
         """Learning-rate range test on a throw-away copy of the network.
@@ -375,9 +380,11 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         if not 0 < start_lr < end_lr:
             raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
         P.check_int("num_steps", num_steps, minimum=2)
-        with self._training_session(X, y, validation_fraction=None, lr_schedule="constant") as (net, data, _, y_encoded, _weights):
+        with torch_threads(getattr(self, "num_threads", None)), \
+                self._training_session(X, y, validation_fraction=None, lr_schedule="constant") as (net, data, _, y_encoded, _weights):
             net.initialize()
-            return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
+            with naming_invalid_files(data):
+                return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
 
     # -- predict ---------------------------------------------------------
     def _images(self, X: Any) -> ImageData:
@@ -398,26 +405,37 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """
         data = self._images(X)
         views = P.check_tta(getattr(self, "tta", None))
+        batch_size = self._predict_batch_size(module_device(self.net_.module_))  # validates batch_size
+        workers = resolve_workers(self._param("num_workers"))
+        with torch_threads(getattr(self, "num_threads", None)):
+            probabilities = self._predicted_probabilities(data, views, batch_size, workers)
+        finite = np.isfinite(probabilities).all(axis=1)
+        if not finite.all():
+            raise ValueError(non_finite_output_message(np.flatnonzero(~finite), self.net_.module_, data))
+        probabilities = probabilities.astype(np.float64)
+        return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
+
+    def _predicted_probabilities(self, data: ImageData, views: list, batch_size: int, workers: int) -> np.ndarray:
+        """Softmax outputs (averaged over the test-time views) as float32, in the order of ``data``."""
         module = self.net_.module_
         device = module_device(module)  # skorch's device, or wherever an accelerator placed it
         module.eval()
         probabilities = np.empty((len(data), len(self.classes_)), dtype=np.float32)
         start = 0
         with torch.inference_mode():
-            for batch in data.batches(self._predict_batch_size(device), _resolve_workers(self._param("num_workers"))):
+            for batch in data.batches(batch_size, workers):
                 batch = batch.to(device, non_blocking=True)
                 summed = torch.softmax(module(batch).float(), dim=1)
                 for view in test_time_views(batch, views):
                     summed += torch.softmax(module(view).float(), dim=1)
                 probabilities[start : start + len(batch)] = summed.cpu().numpy()
                 start += len(batch)
-        probabilities = probabilities.astype(np.float64)
-        return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
+        return probabilities
 
     def _predict_batch_size(self, device: torch.device | None = None) -> int:
         """Images per inference batch: ``batch_size`` on a CPU (larger batches fall out of its
         caches and ran slower in ``benchmarks/bench_overhead.py``), larger for small images on a GPU."""
-        batch_size = int(self._param("batch_size"))
+        batch_size = P.check_int("batch_size", self._param("batch_size"))
         if device is None or device.type != "cuda":
             return batch_size
         per_image = int(np.prod(self.image_shape_))

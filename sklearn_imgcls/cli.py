@@ -2,14 +2,18 @@
 
 Subcommands: ``demo`` (train on scikit-learn's bundled digits and print a
 report), ``train``, ``predict``, ``evaluate``, ``tune`` (grid search on loky
-or Dask), ``compare`` (cross-validated leaderboard of candidate models) and
-``plugins`` (list installed components and where they come from).
-User errors end with exit code 2 and a one-line message.
+or Dask), ``export`` (ONNX), ``validate`` (dataset checks), ``compare``
+(cross-validated leaderboard of candidate models) and ``plugins`` (list
+installed components and where they come from). User errors, unreadable
+model files and disk problems end with exit code 2 and a one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import re
 import sys
 from typing import Sequence
 
@@ -17,21 +21,63 @@ from .presets import PRESETS
 
 __all__ = ["main"]
 
+#: ``np.str_('cat')`` -> ``'cat'``, ``np.int64(3)`` -> ``3`` in messages
+_NUMPY_REPR = re.compile(r"np\.(?:str_|bytes_|bool_?|u?int(?:8|16|32|64|c|p)?|float(?:16|32|64|128)?|longlong|"
+                         r"complex(?:64|128)?)\(((?:[^()]|\([^()]*\))*)\)")
+_NUMPY_BOOL = re.compile(r"np\.(True|False)_")
+
 EPILOG = """DATA is 'digits', 'fashion-mnist', a folder with one subfolder per class, a CSV/parquet
 table with columns path,label, or an .npz with arrays X and y.
 
 examples:
   sklearn-imgcls demo                 train on the digits images, print the report
   sklearn-imgcls demo --backbone resnet18 --epochs 10
-  sklearn-imgcls train photos/ --backbone bn_cnn --param max_epochs=20 --param augment='"light"' --out model.joblib
-  sklearn-imgcls predict model.joblib new/*.png --proba > predictions.csv
-  sklearn-imgcls evaluate model.joblib test_photos/ --report report/
-  sklearn-imgcls tune photos/ --grid grid.json --cv 3 --n-jobs 2 --backend dask --out best.joblib
-  sklearn-imgcls export model.joblib --onnx model.onnx
+  sklearn-imgcls validate photos/ --test test_photos/   exit 0: no issues, 1: issues listed
+  sklearn-imgcls train photos/ --backbone bn_cnn --param max_epochs=20 --param augment='"light"' --out model.safetensors
+  sklearn-imgcls predict model.safetensors new/*.png --proba --skip-invalid > predictions.csv
+  sklearn-imgcls evaluate model.safetensors test_photos/ --report report/ --threads 4
+  sklearn-imgcls tune photos/ --grid grid.json --cv 3 --n-jobs 2 --backend dask --out best.safetensors
+  sklearn-imgcls export model.safetensors --onnx model.onnx
   sklearn-imgcls compare digits --budget 120
   sklearn-imgcls compare photos/ --budget 600 --report out/   (photos/<class>/<image>)
   sklearn-imgcls plugins              list backbones, losses, augmentations, samplers
+
+model files: --out writes the safe format (safetensors + JSON; loading runs no code) whatever the
+name, except that a name ending in .joblib/.pkl/.pickle together with --allow-pickle writes a
+joblib pickle. predict/evaluate/export recognise the format by content and read a pickle only
+with --allow-pickle (a pickle can run any code when loaded).
+train/evaluate/predict decode every image first and stop naming all undecodable files;
+--skip-invalid leaves them out instead (listed on stderr).
+--threads N sets torch's thread count (default: torch's, all cores); results with the same
+random_state repeat exactly only at the same thread count. tune gives each parallel fit N // n-jobs.
+exit codes: 0 success, 1 validate found issues, 2 user error, unreadable model file or disk problem.
 """
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser, *, model_out: bool = False, skip: bool = True) -> None:
+    parser.add_argument("--threads", type=_positive, default=None, metavar="N",
+                        help="torch threads (default: torch's, all cores); fix it for repeatable results")
+    if model_out:
+        parser.add_argument("--allow-pickle", action="store_true",
+                            help="with an --out name ending in .joblib/.pkl/.pickle, write a joblib pickle "
+                                 "(loading it runs code) instead of refusing")
+    else:
+        parser.add_argument("--allow-pickle", action="store_true",
+                            help="also read pickled models (joblib); unpickling runs code: trusted files only")
+    if skip:
+        parser.add_argument("--skip-invalid", action="store_true",
+                            help="leave out unreadable image files (listed on stderr) instead of stopping")
+
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the default model's, 20)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    MODEL_HELP = "model file written by train or tune (.safetensors; a pickle needs --allow-pickle)"
     DATA_HELP = "'digits', 'fashion-mnist', a class-folder tree, a path,label CSV/parquet, or an .npz"
     train = sub.add_parser("train", help="fit a classifier on DATA and save it")
     train.add_argument("data", help=DATA_HELP)
@@ -56,18 +103,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="CNNClassifier training recipe for the parameters not set (default: accurate)")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="estimator parameter, value as JSON when it parses (repeatable)")
-    train.add_argument("--out", required=True, help="model file to write (joblib)")
+    train.add_argument("--out", required=True, help="model file to write, e.g. model.safetensors (safe format)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from OUT.checkpoint/ (same DATA and parameters)")
+    _add_common(train, model_out=True)
     predict = sub.add_parser("predict", help="print predictions for images as CSV")
-    predict.add_argument("model", help="model file written by train or tune")
+    predict.add_argument("model", help=MODEL_HELP)
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
+    _add_common(predict)
     evaluate = sub.add_parser("evaluate", help="score a saved model on labelled DATA")
-    evaluate.add_argument("model", help="model file written by train or tune")
+    evaluate.add_argument("model", help=MODEL_HELP)
     evaluate.add_argument("data", help=DATA_HELP)
     evaluate.add_argument("--report", default=None, help="folder for the HTML report")
+    _add_common(evaluate)
     tune = sub.add_parser("tune", help="grid search with cross-validation (loky or Dask)")
     tune.add_argument("data", help=DATA_HELP)
     tune.add_argument("--grid", required=True, help="JSON or YAML file mapping parameters to lists of values")
@@ -78,10 +128,16 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--backend", default="loky", choices=["loky", "dask"], help="joblib backend (default: loky)")
     tune.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local 2-worker cluster)")
     tune.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    tune.add_argument("--out", default=None, help="save the refitted best model here")
+    tune.add_argument("--out", default=None, help="save the refitted best model here, e.g. best.safetensors")
+    _add_common(tune, model_out=True, skip=False)
     export = sub.add_parser("export", help="export a saved model to ONNX")
-    export.add_argument("model", help="model file written by train or tune")
-    export.add_argument("--onnx", required=True, help="ONNX file to write")
+    export.add_argument("model", help=MODEL_HELP)
+    export.add_argument("--onnx", required=True, help="ONNX file to write (one self-contained file)")
+    export.add_argument("--allow-pickle", action="store_true",
+                        help="also read pickled models (joblib); unpickling runs code: trusted files only")
+    validate = sub.add_parser("validate", help="check a dataset: unreadable files, duplicates, leakage, balance")
+    validate.add_argument("data", help=DATA_HELP)
+    validate.add_argument("--test", default=None, metavar="DATA", help="test set to check for leakage (duplicates of DATA)")
     compare = sub.add_parser("compare", help="rank candidate models on a dataset by cross-validation")
     compare.add_argument(
         "data", help="'digits', 'fashion-mnist', a folder with one subfolder per class, a CSV/parquet of path,label, or an .npz with X and y"
@@ -106,45 +162,67 @@ def _plugins() -> int:
     return 0
 
 
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line, with plain values instead of numpy reprs."""
+    message = str(exc)
+    if isinstance(exc, OSError) and exc.strerror:  # no "[Errno 13]" prefix; name the file and the usual fixes
+        message = exc.strerror if exc.filename is None else \
+            f"{exc.strerror}: {exc.filename!r}; check the path, its permissions and the free disk space."
+    message = " ".join(message.split()) or type(exc).__name__
+    return _NUMPY_BOOL.sub(r"\1", _NUMPY_REPR.sub(r"\1", message))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from .demo import run_demo
+
+        run_demo(backbone=args.backbone, max_epochs=args.epochs, seed=args.seed, verbose=not args.quiet)
+        return 0
+    if args.command == "plugins":
+        return _plugins()
+    from . import commands
+
+    if args.command == "compare":
+        return commands.compare_command(args.data, args.budget, args.cv, args.seed, args.report)
+    if args.command == "validate":
+        return commands.validate_command(args.data, args.test)
+    if args.command == "export":
+        return commands.export_command(args.model, args.onnx, allow_pickle=args.allow_pickle)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.command == "train":
+        params = args.param + ([f'preset="{args.preset}"'] if args.preset else [])
+        return commands.train_command(args.data, args.out, args.estimator, args.backbone, params, args.quiet,
+                                      args.resume, allow_pickle=args.allow_pickle, skip_invalid=args.skip_invalid)
+    if args.command == "predict":
+        return commands.predict_command(args.model, args.images, args.proba, allow_pickle=args.allow_pickle,
+                                        skip_invalid=args.skip_invalid)
+    if args.command == "evaluate":
+        return commands.evaluate_command(args.model, args.data, args.report, allow_pickle=args.allow_pickle,
+                                         skip_invalid=args.skip_invalid)
+    return commands.tune_command(args.data, args.grid, args.estimator, args.param, args.cv, args.n_jobs,
+                                 args.backend, args.scheduler, args.out, args.seed, threads=args.threads,
+                                 allow_pickle=args.allow_pickle)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    0 on success, 1 when ``validate`` found issues, 2 for a user error, an
+    unreadable model file or a disk problem (one line on stderr; argparse's
+    own usage errors also exit 2).
+    """
     args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            from .demo import run_demo
-
-            run_demo(backbone=args.backbone, max_epochs=args.epochs, seed=args.seed, verbose=not args.quiet)
-            return 0
-        if args.command == "compare":
-            from .commands import compare_command
-
-            return compare_command(args.data, args.budget, args.cv, args.seed, args.report)
-        if args.command == "train":
-            from .commands import train_command
-
-            params = args.param + ([f'preset="{args.preset}"'] if args.preset else [])
-            return train_command(args.data, args.out, args.estimator, args.backbone, params, args.quiet, args.resume)
-        if args.command == "predict":
-            from .commands import predict_command
-
-            return predict_command(args.model, args.images, args.proba)
-        if args.command == "evaluate":
-            from .commands import evaluate_command
-
-            return evaluate_command(args.model, args.data, args.report)
-        if args.command == "export":
-            from .commands import export_command
-
-            return export_command(args.model, args.onnx)
-        if args.command == "tune":
-            from .commands import tune_command
-
-            return tune_command(args.data, args.grid, args.estimator, args.param, args.cv, args.n_jobs,
-                                args.backend, args.scheduler, args.out, args.seed)
-        return _plugins()
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the exception's layout
-        print(f"sklearn-imgcls: error: {message}", file=sys.stderr)
+        return _dispatch(args)
+    except BrokenPipeError:  # `sklearn-imgcls predict ... | head`: the reader left; stop quietly
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full, permissions, missing paths
+        print(f"sklearn-imgcls: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 

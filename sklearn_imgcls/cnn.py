@@ -110,11 +110,18 @@ class CNNClassifier(BaseImageClassifier):
         batch; pays off on long fits and GPUs).
     num_workers : int or "auto", default="auto"
         DataLoader worker processes decoding file inputs in ``fit`` and
-        ``predict`` (``"auto"``: one per core, at most 4; 0: in the main
-        process). In-memory arrays need none: batches are sliced directly.
+        ``predict`` (``"auto"``: one per core this process may use, at most
+        4; 0: in the main process; always 0 inside daemonic processes such as
+        Dask's workers). In-memory arrays need none: batches are sliced directly.
+    num_threads : int or None, default=None
+        CPU threads torch computes with during ``fit`` and ``predict``
+        (restored afterwards). None keeps the process's setting: all cores, or
+        ``cores // n_jobs`` inside ``GridSearchCV(n_jobs=...)`` on loky. Set
+        it for results that repeat exactly across machines and backends (see
+        :mod:`sklearn_imgcls.threads`).
     random_state : int, RandomState or None, default=None
         Seed for weights, shuffling, splitting and augmentation: the same
-        seed gives the same predictions on CPU.
+        seed and the same thread count give the same predictions on CPU.
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch, 2 adds a progress bar.
     callbacks : list or None, default=None
@@ -176,6 +183,7 @@ class CNNClassifier(BaseImageClassifier):
         channels_last: bool = True,
         compile: bool = False,
         num_workers: int | str = "auto",
+        num_threads: int | None = None,
         random_state: Any = None,
         verbose: int = 0,
         callbacks: list | None = None,
@@ -207,6 +215,7 @@ class CNNClassifier(BaseImageClassifier):
         self.channels_last = channels_last
         self.compile = compile
         self.num_workers = num_workers
+        self.num_threads = num_threads
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks

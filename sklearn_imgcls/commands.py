@@ -1,7 +1,7 @@
 """What the ``sklearn-imgcls`` subcommands do; :mod:`sklearn_imgcls.cli` parses and dispatches.
 
-Models are saved with :func:`joblib.dump` (pickle): load only model files you
-trust, as with any pickled scikit-learn estimator.
+Models are written and read in the safe safetensors + JSON format
+(:mod:`sklearn_imgcls.model_files`); pickles only with ``allow_pickle=True``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["checkpoint_callback", "compare_command", "evaluate_command", "export_command", "parse_params", "predict_command", "train_command", "tune_command"]
+__all__ = ["checkpoint_callback", "compare_command", "evaluate_command", "export_command", "parse_params",
+           "fit_threads", "predict_command", "train_command", "tune_command", "validate_command"]
 
 ESTIMATORS = {"cnn": "CNNClassifier", "transfer": "TransferClassifier"}
 _TUPLE_PARAMS = {"image_shape", "input_size"}
@@ -51,48 +52,54 @@ def _estimator(kind: str, backbone: str | None, params: dict[str, Any]):
     return estimator.set_params(**params)
 
 
-def _save(estimator: Any, path: str) -> None:
-    import joblib
-
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = path + ".partial"
-    joblib.dump(estimator, temporary)
-    os.replace(temporary, path)  # never leave a half-written model behind
+def _warn(message: str) -> None:
+    print(f"sklearn-imgcls: warning: {message}", file=sys.stderr)
 
 
-def _load(path: str):
-    import joblib
+def _load(path: str, allow_pickle: bool = False):
+    from .model_files import load_model_file
 
-    if not os.path.isfile(path):
-        raise ValueError(f"No model file at {path!r}; create one with `sklearn-imgcls train DATA --out {path}`.")
-    estimator = joblib.load(path)
-    if not hasattr(estimator, "predict_proba"):
-        raise ValueError(f"{path!r} does not hold a classifier (got {type(estimator).__name__}).")
-    return estimator
+    return load_model_file(path, allow_pickle, warn=_warn)
+
+
+def _save(estimator: Any, path: str, allow_pickle: bool = False) -> None:
+    from .model_files import save_model_file
+
+    if save_model_file(estimator, path, allow_pickle) == "pickle":
+        _warn(f"wrote {path!r} as a joblib pickle (asked for by its suffix and --allow-pickle); loading it runs "
+              f"code, so share a .safetensors model instead.")
 
 
 def checkpoint_callback(folder: str):
-    """A skorch :class:`~skorch.callbacks.Checkpoint` saving weights, optimizer and history every epoch."""
-    from skorch.callbacks import Checkpoint
+    """The per-epoch checkpoint the ``train`` command attaches: :class:`sklearn_imgcls.checkpoints.TrainingCheckpoint`.
 
-    return Checkpoint(monitor=None, dirname=folder, f_params="params.pt", f_optimizer="optimizer.pt",
-                      f_criterion=None, f_history="history.json", load_best=False)
+    Each epoch is written atomically into ``folder`` with a checked manifest
+    and the RNG states, so ``fit(X, y, resume_from=folder)`` continues exactly.
+    """
+    from .checkpoints import TrainingCheckpoint
+
+    return TrainingCheckpoint(folder)
 
 
 def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None = None,
-                  params: Sequence[str] = (), quiet: bool = False, resume: bool = False) -> int:
+                  params: Sequence[str] = (), quiet: bool = False, resume: bool = False,
+                  allow_pickle: bool = False, skip_invalid: bool = False) -> int:
     """Fit an estimator on ``data`` and save it to ``out``.
 
-    Every epoch is checkpointed in ``<out>.checkpoint/``. Ctrl-C ends the
-    epoch loop (skorch keeps the weights so far), the model is still saved and
-    the checkpoint kept, so ``resume=True`` continues up to ``max_epochs``.
+    ``out`` gets the safe safetensors format; a joblib pickle only when it ends
+    in ``.joblib``/``.pkl``/``.pickle`` and ``allow_pickle`` is set. Every
+    epoch is checkpointed in ``<out>.checkpoint/``. Ctrl-C ends the epoch loop
+    (skorch keeps the weights so far), the model is still saved and the
+    checkpoint kept, so ``resume=True`` continues up to ``max_epochs``.
+    ``skip_invalid`` leaves out unreadable image files (listed on stderr)
+    instead of stopping.
     """
     import shutil
 
-    from .datasets import load_dataset
+    from .model_files import output_format
 
-    X, y, shape = load_dataset(data)
+    output_format(out, allow_pickle)  # refuse a bad --out before any training
+    X, y, shape = _load_data(data, skip_invalid)
     settings = parse_params(params)
     if shape is not None:
         settings.setdefault("image_shape", shape)
@@ -105,7 +112,7 @@ def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None =
     if resume and not os.path.isdir(folder):
         raise ValueError(f"--resume found no checkpoint folder {folder!r}; train without --resume first.")
     estimator.fit(X, y, resume_from=folder if resume else None)
-    _save(estimator, out)
+    _save(estimator, out, allow_pickle)
     epochs = len(estimator.history_)
     print(f"trained {type(estimator).__name__}({estimator._param('backbone')}) on {len(y)} images for {epochs} epoch(s); "
           f"saved to {out}")
@@ -114,6 +121,51 @@ def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None =
     else:
         shutil.rmtree(folder, ignore_errors=True)
     return 0
+
+
+_SHOWN = 50  # bad files named in one error line; `validate` lists them all
+
+
+def _invalid_report(bad: Sequence[tuple[str, str]]) -> str:
+    shown = ", ".join(f"{path!r} ({reason.rstrip('.')})" for path, reason in bad[:_SHOWN])
+    more = f" and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""
+    return f"{len(bad)} unreadable image file(s): {shown}{more}"
+
+
+def _invalid_paths(paths: Sequence[str], skip_invalid: bool) -> set[str]:
+    """The undecodable files among ``paths``: an error naming them all, or (``skip_invalid``) a note on stderr."""
+    from .images import find_invalid_images
+
+    bad = find_invalid_images(list(paths))
+    if bad and len(bad) == len(paths):
+        raise ValueError(f"None of the {len(paths)} image file(s) can be decoded: {_invalid_report(bad)}.")
+    if bad and not skip_invalid:
+        raise ValueError(f"{_invalid_report(bad)}; fix or remove them, or add --skip-invalid to leave them out.")
+    if bad:
+        _warn(f"skipped {_invalid_report(bad)}.")
+    return {path for path, _ in bad}
+
+
+def _load_data(spec: str, skip_invalid: bool = False):
+    """``load_dataset(spec)``, with every undecodable image file named at once, or left out with ``skip_invalid``."""
+    import warnings
+
+    from .datasets import InvalidImagesWarning, load_dataset
+
+    if not skip_invalid:
+        X, y, shape = load_dataset(spec)
+        if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":  # file paths, decoded lazily: check them now
+            _invalid_paths(X.tolist(), skip_invalid=False)
+        return X, y, shape
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X, y, shape = load_dataset(spec, skip_invalid=True)
+    for warning in caught:
+        if issubclass(warning.category, InvalidImagesWarning):
+            _warn(f"skipped {_invalid_report(warning.message.invalid)}.")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return X, y, shape
 
 
 def _expand_images(items: Sequence[str]) -> list[str]:
@@ -133,12 +185,19 @@ def _expand_images(items: Sequence[str]) -> list[str]:
     return paths
 
 
-def predict_command(model: str, images: Sequence[str], proba: bool = False, out=None) -> int:
-    """Print ``path,prediction`` (and one probability column per class) as CSV."""
+def predict_command(model: str, images: Sequence[str], proba: bool = False, out=None,
+                    allow_pickle: bool = False, skip_invalid: bool = False) -> int:
+    """Print ``path,prediction`` (and one probability column per class) as CSV.
+
+    Unreadable image files stop the command, all named at once; with
+    ``skip_invalid`` they are left out of the table and listed on stderr.
+    """
     import pandas as pd
 
-    estimator = _load(model)
+    estimator = _load(model, allow_pickle)
     paths = _expand_images(images)
+    bad = _invalid_paths(paths, skip_invalid)
+    paths = [p for p in paths if p not in bad]
     table = pd.DataFrame({"path": paths})
     probabilities = estimator.predict_proba(paths)
     table["prediction"] = estimator.classes_[probabilities.argmax(axis=1)]
@@ -149,13 +208,16 @@ def predict_command(model: str, images: Sequence[str], proba: bool = False, out=
     return 0
 
 
-def evaluate_command(model: str, data: str, report: str | None = None) -> int:
-    """Print the main metrics of ``model`` on ``data``; with ``report`` write the HTML report too."""
-    from .datasets import load_dataset
+def evaluate_command(model: str, data: str, report: str | None = None, allow_pickle: bool = False,
+                     skip_invalid: bool = False) -> int:
+    """Print the main metrics of ``model`` on ``data``; with ``report`` write the HTML report too.
+
+    Unreadable image files stop the command, all named at once; ``skip_invalid`` leaves them out.
+    """
     from .metrics import evaluate
 
-    estimator = _load(model)
-    X, y, _ = load_dataset(data)
+    estimator = _load(model, allow_pickle)
+    X, y, _ = _load_data(data, skip_invalid)
     proba = estimator.predict_proba(X)
     metrics = evaluate(estimator, X, y, proba=proba)
     for name in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"):
@@ -193,16 +255,35 @@ def _read_grid(path: str) -> dict[str, list]:
     return {k: [tuple(v) if k in _TUPLE_PARAMS and isinstance(v, list) else v for v in values] for k, values in grid.items()}
 
 
+def fit_threads(threads: int | None, n_jobs: int | None) -> int | None:
+    """Torch threads for each of ``n_jobs`` parallel fits sharing ``threads``: ``threads // n_jobs``, at least 1."""
+    import joblib
+
+    if threads is None:
+        return None
+    return max(1, threads // joblib.effective_n_jobs(n_jobs))
+
+
 def tune_command(data: str, grid: str, kind: str = "cnn", params: Sequence[str] = (), cv: int = 3,
                  n_jobs: int | None = None, backend: str = "loky", scheduler: str | None = None,
-                 out: str | None = None, seed: int = 0) -> int:
-    """Grid-search ``grid`` with cross-validation, on joblib's loky processes or a Dask cluster."""
+                 out: str | None = None, seed: int = 0, threads: int | None = None,
+                 allow_pickle: bool = False) -> int:
+    """Grid-search ``grid`` with cross-validation, on joblib's loky processes or a Dask cluster.
+
+    With ``threads``, each parallel fit uses ``threads // n_jobs`` torch
+    threads (the final refit all ``threads``); without, loky's own split of the
+    cores applies.
+    """
+    import contextlib
+
     import joblib
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    from .datasets import load_dataset
+    from .model_files import output_format
 
-    X, y, shape = load_dataset(data)
+    if out:
+        output_format(out, allow_pickle)  # refuse a bad --out before the search
+    X, y, shape = _load_data(data)
     settings = parse_params(params)
     if shape is not None:
         settings.setdefault("image_shape", shape)
@@ -214,9 +295,14 @@ def tune_command(data: str, grid: str, kind: str = "cnn", params: Sequence[str] 
         raise ValueError(f"The grid names unknown parameter(s) {unknown}; {type(estimator).__name__} takes "
                          f"{sorted(estimator.get_params())}.")
     search = GridSearchCV(estimator, space, cv=StratifiedKFold(cv, shuffle=True, random_state=seed), n_jobs=n_jobs)
+    per_fit = fit_threads(threads, n_jobs)
     if backend == "dask":
         client, cluster = _dask_client(scheduler)
         try:
+            if per_fit is not None:
+                import torch
+
+                client.run(torch.set_num_threads, per_fit)
             with joblib.parallel_backend("dask"):
                 search.fit(X, y)
         finally:
@@ -224,17 +310,20 @@ def tune_command(data: str, grid: str, kind: str = "cnn", params: Sequence[str] 
             if cluster is not None:
                 cluster.close()
     elif backend == "loky":
-        search.fit(X, y)
+        parallel = per_fit is not None and joblib.effective_n_jobs(n_jobs) > 1
+        limit = joblib.parallel_config("loky", inner_max_num_threads=per_fit) if parallel else contextlib.nullcontext()
+        with limit:
+            search.fit(X, y)
     else:
         raise ValueError(f"--backend must be 'loky' or 'dask', got {backend!r}.")
-    print(f"best score {search.best_score_:.4f} with {json.dumps(search.best_params_, default=str)}")
+    print(f"best score {search.best_score_:.4f} with {json.dumps(_plain(search.best_params_), default=str)}")
     import pandas as pd
 
     results = pd.DataFrame(search.cv_results_)
     columns = ["rank_test_score", "mean_test_score", "std_test_score", "mean_fit_time", "params"]
     print(results.sort_values("rank_test_score")[columns].head(10).to_string(index=False))
     if out:
-        _save(search.best_estimator_, out)
+        _save(search.best_estimator_, out, allow_pickle)
         print(f"best model saved to {out}")
     return 0
 
@@ -250,13 +339,52 @@ def _dask_client(scheduler: str | None):
     return Client(cluster), cluster
 
 
-def export_command(model: str, onnx_path: str) -> int:
+def export_command(model: str, onnx_path: str, allow_pickle: bool = False) -> int:
     """Write the saved model's network as ONNX (input: float32 NCHW in training units; output: probabilities)."""
-    estimator = _load(model)
+    estimator = _load(model, allow_pickle)
     estimator.to_onnx(onnx_path)
     print(f"wrote {onnx_path}: input 'images' float32 (N, {', '.join(map(str, estimator.image_shape_))}), "
           f"output 'probabilities' (N, {len(estimator.classes_)}) in the order {estimator.classes_.tolist()}")
     return 0
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and containers of them as plain Python values, for printing."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def validate_command(data: str, test: str | None = None) -> int:
+    """Print :func:`~sklearn_imgcls.validation_report.validate`'s report on ``data`` (and ``test``).
+
+    ``test`` is any ``DATA``, or a folder of images with or without class subfolders.
+
+    Returns 0 when no issue was found and 1 when issues are listed (so a
+    script can stop before training); user errors raise ``ValueError``.
+    """
+    import pandas as pd
+
+    from .datasets import load_dataset
+    from .validation_report import validate
+
+    X, y, shape = load_dataset(data)
+    X_test = None
+    if test is not None and os.path.isdir(test):  # labels are not needed: any folder of images will do
+        X_test = _expand_images([test])
+    elif test is not None:
+        X_test = load_dataset(test)[0]
+    report = validate(X, y, X_test=X_test, image_shape=shape)
+    for key, value in report.summary.items():
+        print(f"{key}: {_plain(value)}")
+    if len(report.issues) == 0:
+        print("no issues")
+        return 0
+    with pd.option_context("display.width", 200, "display.max_colwidth", 120):
+        print(report.issues.to_string(index=False))
+    return 1
 
 
 def compare_command(data: str, budget: float | None = None, cv: int = 3, seed: int = 0, report: str | None = None) -> int:

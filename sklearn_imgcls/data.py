@@ -12,7 +12,9 @@ Accepted ``X``:
 * a list of PIL images.
 
 ``uint8`` arrays are kept as ``uint8`` (scaled to ``[0, 1]`` inside the
-network); everything else becomes ``float32``.
+network); everything else becomes ``float32``. Files and PIL images of 8 bits
+decode to ``uint8``, those of 16 or 32 bits to ``float32`` in ``[0, 1]`` (see
+:mod:`sklearn_imgcls.images`); a batch holding both is ``float32``.
 """
 
 from __future__ import annotations
@@ -20,22 +22,35 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 from skorch.dataset import Dataset
-from torch.utils.data import DataLoader
 
-from .images import ImageFileDataset, check_files_exist, probe_image_shape, read_image
+from .images import (
+    ImageFileDataset,
+    ImageReadError,
+    InvalidImagesError,
+    check_files_exist,
+    collate_images,
+    find_invalid_images,
+    image_channels,
+    image_to_array,
+    probe_image_shape,
+    read_image,
+    stack_images,
+)
+from .loader_workers import make_loader
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:
     """A float32 batch in the units the networks use: uint8 pixels scaled to ``[0, 1]``, floats as they are."""
     return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
 
-__all__ = ["ImageData", "as_image_data", "channel_statistics", "check_image_shape"]
+__all__ = ["ImageData", "as_image_data", "channel_statistics", "check_image_shape", "naming_invalid_files"]
 
 ImageShape = tuple[int, int, int]
 
@@ -84,16 +99,20 @@ class ImageData:
         """Yield consecutive batches of images, in order, for inference.
 
         Files are decoded in a :class:`torch.utils.data.DataLoader` with
-        ``num_workers`` worker processes (0: in this process).
+        ``num_workers`` worker processes (0: in this process); a batch is
+        ``uint8``, or ``float32`` in ``[0, 1]`` units when it holds a file of a
+        higher bit depth. A file that cannot be decoded raises
+        :class:`~sklearn_imgcls.images.InvalidImagesError` naming every such file.
         """
         if self.in_memory:
             for start in range(0, len(self), batch_size):
                 yield self.tensor[start : start + batch_size]
             return
         workers = num_workers if len(self) > batch_size else 0  # one batch: workers only cost start-up
-        loader = DataLoader(self.dataset(), batch_size=batch_size, shuffle=False, num_workers=workers)
-        for images, _ in loader:
-            yield images
+        loader = make_loader(self.dataset(), batch_size, workers, shuffle=False, collate_fn=collate_images)
+        with naming_invalid_files(self):
+            for images, _ in loader:
+                yield images
 
     def sample(self, max_images: int) -> torch.Tensor:
         """Return up to ``max_images`` images, evenly spread, as a float tensor in [0, 1] units."""
@@ -101,10 +120,34 @@ class ImageData:
         if self.in_memory:
             images = self.tensor[::step][:max_images]
         else:
-            images = torch.from_numpy(
-                np.stack([read_image(p, self.image_shape) for p in self.paths[::step][:max_images]])
-            )
+            with naming_invalid_files(self):
+                images = stack_images([read_image(p, self.image_shape) for p in self.paths[::step][:max_images]])
         return to_float_images(images)
+
+
+@contextmanager
+def naming_invalid_files(data: ImageData) -> Iterator[None]:
+    """Turn the first unreadable file met inside the block into one error naming every unreadable file.
+
+    When an :class:`~sklearn_imgcls.images.ImageReadError` (raised in this
+    process or in a DataLoader worker) leaves the block and ``data`` holds
+    files, every file of ``data.paths`` is decoded
+    (:func:`~sklearn_imgcls.images.find_invalid_images`) and one
+    :class:`~sklearn_imgcls.images.InvalidImagesError` (a ``ValueError``)
+    lists them with the fix. Example::
+
+        with naming_invalid_files(data):
+            net.fit(data.dataset(y), None)
+    """
+    try:
+        yield
+    except ImageReadError as exc:
+        if data.paths is None:
+            raise
+        invalid = find_invalid_images(data.paths.tolist())
+        if not invalid:  # e.g. a file repaired meanwhile: report what was met
+            invalid = [(exc.path, exc.reason)]
+        raise InvalidImagesError(invalid, len(data)) from None
 
 
 def channel_statistics(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,25 +288,14 @@ def _from_paths(X: Any, shape: ImageShape | None) -> ImageData:
 
 
 def _from_pil(X: Any, shape: ImageShape | None) -> ImageData:
-    from PIL import Image
-
-    from .images import MODES
-
     images = list(X)
     if not all(_is_pil(im) for im in images):
         raise TypeError("X mixes PIL images with other values; pass only PIL images.")
     if shape is None:
         first = images[0]
-        shape = (1 if len(first.getbands()) == 1 else 3, first.height, first.width)
-    c, h, w = shape
-    arrays = []
-    for im in images:
-        im = im.convert(MODES[c])
-        if im.size != (w, h):
-            im = im.resize((w, h), resample=Image.BILINEAR)
-        a = np.asarray(im, dtype=np.uint8)
-        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    return ImageData(shape, tensor=torch.from_numpy(np.stack(arrays)))
+        shape = (1 if image_channels(first) == 1 else 3, first.height, first.width)
+    # 16-bit, 32-bit integer and float images keep their range (float32 in [0, 1]); see images.py
+    return ImageData(shape, tensor=stack_images([image_to_array(im, shape) for im in images]))
 
 
 def _infer_flat_shape(n_columns: int) -> ImageShape:

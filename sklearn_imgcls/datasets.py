@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 
 import numpy as np
 
 __all__ = [
     "FASHION_MNIST_DIR",
     "IMAGE_EXTENSIONS",
+    "InvalidImagesWarning",
+    "drop_invalid_images",
     "list_image_files",
     "load_dataset",
     "load_digits_images",
@@ -30,6 +33,60 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+class InvalidImagesWarning(UserWarning):
+    """Files left out by ``skip_invalid=True``; ``invalid`` lists them all as ``(path, reason)``.
+
+    Read it with :func:`warnings.catch_warnings` (``record=True``), e.g. to
+    print every skipped file.
+    """
+
+    def __init__(self, invalid: list[tuple[str, str]], n_total: int):
+        self.invalid, self.n_total = list(invalid), int(n_total)
+        shown = "; ".join(f"{p!r} ({reason})" for p, reason in self.invalid[:3])
+        more = f"; and {len(self.invalid) - 3} more" if len(self.invalid) > 3 else ""
+        super().__init__(
+            f"Skipped {len(self.invalid)} of {self.n_total} image file(s) that cannot be decoded: {shown}{more}."
+        )
+
+    def __reduce__(self):
+        return type(self), (self.invalid, self.n_total)
+
+
+def drop_invalid_images(paths, labels) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Leave out the files that cannot be decoded (see :func:`sklearn_imgcls.images.find_invalid_images`).
+
+    Returns
+    -------
+    paths, labels : numpy.ndarray
+        The decodable files and their labels.
+    invalid : list of (str, str)
+        ``(path, reason)`` of every file left out.
+    """
+    from .images import find_invalid_images
+
+    paths, labels = np.asarray(paths), np.asarray(labels)
+    invalid = find_invalid_images(paths.tolist())
+    if not invalid:
+        return paths, labels, []
+    bad = {p for p, _ in invalid}
+    keep = np.array([p not in bad for p in paths.tolist()], dtype=bool)
+    if not keep.any():
+        raise ValueError(
+            f"None of the {len(paths)} image files can be decoded (first: {invalid[0][0]!r}: {invalid[0][1]}); "
+            "check the data."
+        )
+    return paths[keep], labels[keep], invalid
+
+
+def _skipping(paths: np.ndarray, labels: np.ndarray, skip_invalid: bool) -> tuple[np.ndarray, np.ndarray]:
+    if not skip_invalid:
+        return paths, labels
+    kept, kept_labels, invalid = drop_invalid_images(paths, labels)
+    if invalid:
+        warnings.warn(InvalidImagesWarning(invalid, len(paths)), stacklevel=3)
+    return kept, kept_labels
+
+
 def list_image_files(folder: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[str]:
     """Image files under ``folder`` (recursively), sorted; hidden files and other suffixes are skipped."""
     suffixes = tuple(s.lower() for s in extensions)
@@ -41,7 +98,9 @@ def list_image_files(folder: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS
     )
 
 
-def load_image_folder(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> tuple[np.ndarray, np.ndarray]:
+def load_image_folder(
+    root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS, *, skip_invalid: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """List the images of ``root/<class>/...`` with their class names (torchvision's ImageFolder layout).
 
     Parameters
@@ -51,6 +110,9 @@ def load_image_folder(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS)
         are searched too; hidden files and other suffixes are ignored).
     extensions : tuple of str
         Accepted file suffixes.
+    skip_invalid : bool
+        Decode every file and leave out those that cannot be decoded, with an
+        :class:`InvalidImagesWarning` (a ``UserWarning``) listing them.
 
     Returns
     -------
@@ -74,15 +136,17 @@ def load_image_folder(root: str, extensions: tuple[str, ...] = IMAGE_EXTENSIONS)
             )
         paths += found
         labels += [name] * len(found)
-    return np.asarray(paths), np.asarray(labels)
+    return _skipping(np.asarray(paths), np.asarray(labels), skip_invalid)
 
 
 def load_image_table(
-    path: str, path_column: str = "path", label_column: str = "label"
+    path: str, path_column: str = "path", label_column: str = "label", *, skip_invalid: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a CSV or parquet table of image paths and labels.
 
-    Relative paths are taken relative to the table's own folder.
+    Relative paths are taken relative to the table's own folder. With
+    ``skip_invalid=True`` files that cannot be decoded are left out, with an
+    :class:`InvalidImagesWarning` (a ``UserWarning``) listing them.
 
     Returns
     -------
@@ -104,7 +168,7 @@ def load_image_table(
         raise ValueError(f"{path} has empty paths or labels in rows {rows}.")
     base = os.path.dirname(os.path.abspath(path))
     paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in table[path_column].astype(str)]
-    return np.asarray(paths), table[label_column].to_numpy()
+    return _skipping(np.asarray(paths), table[label_column].to_numpy(), skip_invalid)
 
 
 def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
@@ -159,12 +223,14 @@ def load_fashion_mnist(folder: str | None = None, download_root: str | None = No
     )
 
 
-def load_dataset(spec: str):
+def load_dataset(spec: str, *, skip_invalid: bool = False):
     """Resolve a command-line ``DATA`` argument to ``(X, y, image_shape)``.
 
     ``spec`` is ``"digits"``, ``"fashion-mnist"`` (training part), a folder
     of class subfolders, a ``.csv``/``.parquet`` table of ``path,label`` or
-    an ``.npz`` holding arrays ``X`` and ``y``.
+    an ``.npz`` holding arrays ``X`` and ``y``. ``skip_invalid=True`` leaves
+    out image files that cannot be decoded (folders and tables), with an
+    :class:`InvalidImagesWarning` whose ``invalid`` attribute lists them.
     """
     if spec == "digits":
         X, y = load_digits_images()
@@ -173,11 +239,11 @@ def load_dataset(spec: str):
         X, y, _, _ = load_fashion_mnist()
         return X, y, None
     if os.path.isdir(spec):
-        paths, labels = load_image_folder(spec)
+        paths, labels = load_image_folder(spec, skip_invalid=skip_invalid)
         return paths, labels, None
     lower = spec.lower()
     if lower.endswith((".csv", ".parquet", ".pq")):
-        paths, labels = load_image_table(spec)
+        paths, labels = load_image_table(spec, skip_invalid=skip_invalid)
         return paths, labels, None
     if lower.endswith(".npz") and os.path.isfile(spec):
         with np.load(spec, allow_pickle=False) as archive:

@@ -96,7 +96,7 @@ def _normalise(maps: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
 def _targets(estimator: Any, target: Any, logits: torch.Tensor) -> torch.Tensor:
     if target is None:
         return logits.argmax(dim=1)
-    classes = list(estimator.classes_)
+    classes = estimator.classes_.tolist()  # plain values: messages show 'cat', not np.str_('cat')
     labels = np.broadcast_to(np.asarray(target, dtype=object), (len(logits),))
     missing = [t for t in set(labels.tolist()) if t not in classes]
     if missing:
@@ -188,10 +188,9 @@ def occlusion_sensitivity(
     _, height, width = data.image_shape
     patch = patch or max(1, min(height, width) // 4)
     stride = stride or max(1, patch // 2)
-    classes = list(estimator.classes_)
+    classes = estimator.classes_.tolist()  # plain values: messages show 'cat', not np.str_('cat')
     maps = []
-    images = torch.cat(list(data.batches(256)))
-    images = to_float_images(images)
+    images = torch.cat([to_float_images(batch) for batch in data.batches(256)])  # batches may differ in dtype
     base = estimator.predict_proba(images.numpy())
     labels = base.argmax(1) if target is None else [classes.index(t) for t in np.broadcast_to(np.asarray(target, dtype=object), (len(images),))]
     positions = [(r, c) for r in range(0, max(1, height - patch + 1), stride) for c in range(0, max(1, width - patch + 1), stride)]

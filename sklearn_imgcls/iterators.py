@@ -15,9 +15,10 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 import torch.nn.functional as F
 from skorch.dataset import Dataset
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from .data import to_float_images
+from .loader_workers import make_loader
 
 __all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors", "with_images"]
 
@@ -202,6 +203,8 @@ class BatchIterator:
         return with_images(xb, images), yb
 
     def _iter_loader(self):
+        from .images import collate_images
+
         dataset = self.dataset
         if self.shard is not None:
             rank, world = self.shard
@@ -209,13 +212,14 @@ class BatchIterator:
         sampler = None
         if self.sampler is not None:
             sampler = self.sampler(_targets(dataset), self.generator).tolist()
-        loader = DataLoader(
+        loader = make_loader(
             dataset,
-            batch_size=self.batch_size,
+            self.batch_size,
+            self.num_workers,
             shuffle=self.shuffle and sampler is None,
             sampler=sampler,
             generator=self.generator,
-            num_workers=self.num_workers,
+            collate_fn=collate_images,  # a batch mixing 8-bit and 16-bit files becomes float32
         )
         for xb, yb in loader:
             yield self._augmented(xb, yb)

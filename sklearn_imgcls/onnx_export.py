@@ -35,13 +35,24 @@ class _Probabilities(torch.nn.Module):
 def export_onnx(estimator: Any, path: str) -> str:
     """Write ``estimator``'s network, with softmax, as an ONNX model at ``path``; returns ``path``.
 
+    The file is self-contained (weights inline, no ``.data`` side file) and
+    written atomically: on failure ``path`` is unchanged and nothing is left
+    beside it.
+
     Parameters
     ----------
     estimator : CNNClassifier or TransferClassifier
         A fitted classifier.
     path : str
         Output file, conventionally ``*.onnx``.
+
+    Raises
+    ------
+    OSError
+        When ``path`` cannot be written, naming ``path``.
     """
+    from .atomic import atomic_path
+
     check_is_fitted(estimator)
     try:
         import onnx
@@ -57,17 +68,18 @@ def export_onnx(estimator: Any, path: str) -> str:
     try:  # float32: ONNX Runtime's CPU kernels have no bfloat16 convolutions
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), float32_compute(network):
             warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Probabilities(network), (example,), path, input_names=["images"], output_names=["probabilities"],
+            program = torch.onnx.export(  # f=None: the graph stays in memory, weights inline
+                _Probabilities(network), (example,), None, input_names=["images"], output_names=["probabilities"],
                 dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
             )
     finally:
         network.train(was_training)
-    model = onnx.load(path)
+    model = program.model_proto
     classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
     for key, value in (("classes", json.dumps(classes)), ("image_shape", json.dumps(list(estimator.image_shape_))),
                        ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator._param('backbone')})")):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(model, path)
+    with atomic_path(path) as temporary:
+        onnx.save_model(model, temporary)
     return path

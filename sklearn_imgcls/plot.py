@@ -166,11 +166,9 @@ def _display_images(estimator: Any, X: Any, indices: np.ndarray) -> np.ndarray:
     if data.in_memory:
         images = data.tensor[indices]
     else:
-        import torch
+        from .images import read_image, stack_images
 
-        from .images import read_image
-
-        images = torch.from_numpy(np.stack([read_image(data.paths[i], data.image_shape) for i in indices]))
+        images = stack_images([read_image(data.paths[i], data.image_shape) for i in indices])
     images = images.float().numpy()
     flat = images.reshape(len(images), -1)
     low, high = flat.min(axis=1)[:, None, None, None], flat.max(axis=1)[:, None, None, None]

@@ -78,6 +78,58 @@ def _load_into(model: nn.Module, loaded: LoadedWeights) -> None:
         ) from None
 
 
+def _rebuild_recorded(loaded: LoadedWeights, backbone: str) -> tuple[nn.Module, int, tuple[int, int]]:
+    """Build the network a :func:`~sklearn_imgcls.weights.save_weights` file recorded, and load it.
+
+    Returns the model, its input channels and the image size it was built for.
+    """
+    recipe = loaded.recipe
+    if recipe["backbone"] != backbone:
+        raise WeightsError(
+            f"The weights from {loaded.source} were saved from backbone {recipe['backbone']!r}: not a {backbone} "
+            f"checkpoint. Pass backbone={recipe['backbone']!r}."
+        )
+    try:
+        channels = int(recipe["build_channels"])
+        size = tuple(int(v) for v in recipe["build_size"])
+        outputs = int(recipe["num_outputs"])
+        params = dict(recipe.get("backbone_params") or {})
+    except (KeyError, TypeError, ValueError):
+        raise WeightsError(f"The weights from {loaded.source} carry an incomplete build recipe; save them again.") from None
+    if recipe.get("source") == "torchvision":
+        from torchvision.models import get_model
+
+        model = get_model(backbone, weights=None, num_classes=outputs)
+    else:
+        model = get_registry().build("backbone", backbone, channels, outputs, size, **params)
+    _load_into(model, loaded)
+    return model, channels, size
+
+
+def _standard_architecture(backbone: str, loaded: LoadedWeights) -> tuple[nn.Module, LoadedWeights]:
+    """torchvision's unadapted ``backbone`` holding a checkpoint written outside this package.
+
+    The head is sized to the checkpoint's; the input size and normalisation
+    default to those of torchvision's DEFAULT weights for the architecture
+    (metadata only: nothing is downloaded).
+    """
+    from torchvision.models import get_model
+
+    from .weights import torchvision_defaults
+
+    model = get_model(backbone, weights=None)
+    head = _last_linear(model)
+    head_weight = loaded.state_dict.get(f"{head}.weight")
+    if head_weight is None:
+        raise WeightsError(
+            f"The weights from {loaded.source} have no {head}.weight: not a torchvision {backbone} checkpoint."
+        )
+    if head_weight.shape[0] != model.get_submodule(head).out_features:
+        replace_head(model, int(head_weight.shape[0]))
+    _load_into(model, loaded)
+    return model, torchvision_defaults(backbone)
+
+
 def build_pretrained_network(
     backbone: str,
     weights: str | None,
@@ -113,20 +165,36 @@ def build_pretrained_network(
     registry = get_registry()
     spec = registry.get("backbone", backbone)
     channels, height, width = data.image_shape
+    params = dict(backbone_params or {})
     mean = std = None
     in_channels = None
+    recipe = {"source": "registry", "backbone": backbone, "backbone_params": params, "build_channels": channels,
+              "build_size": (height, width), "replace_head": True}
     if weights is None:
-        model = registry.build("backbone", backbone, channels, num_outputs or 1, (height, width), **(backbone_params or {}))
+        model = registry.build("backbone", backbone, channels, num_outputs or 1, (height, width), **params)
     elif is_checkpoint_path(weights):
         loaded = load_weights(backbone, weights)
-        in_channels = _first_conv_channels(loaded.state_dict) or channels
-        model = registry.build("backbone", backbone, in_channels, 1, (height, width), **(backbone_params or {}))
-        head = _last_linear(model)
-        head_weight = loaded.state_dict.get(f"{head}.weight")
-        if head_weight is None:
-            raise WeightsError(f"The weights from {loaded.source} have no {head}.weight: not a {backbone} checkpoint.")
-        replace_head(model, int(head_weight.shape[0]))
-        _load_into(model, loaded)
+        if loaded.recipe is not None:  # written by save_weights: rebuild the very variant it was trained as
+            model, in_channels, size = _rebuild_recorded(loaded, backbone)
+            recipe.update(backbone_params=loaded.recipe.get("backbone_params") or {}, build_channels=in_channels,
+                          build_size=size)
+            input_size = input_size or size
+        elif not loaded.legacy and spec.weights:  # a checkpoint of the standard, pretrained architecture
+            model, defaults = _standard_architecture(backbone, loaded)
+            in_channels = 3
+            recipe.update(source="torchvision", build_channels=3)
+            input_size = input_size or defaults.input_size
+            loaded.mean, loaded.std = loaded.mean or defaults.mean, loaded.std or defaults.std
+        else:  # an older save_weights file, or a plugin architecture: built for these images
+            in_channels = _first_conv_channels(loaded.state_dict) or channels
+            model = registry.build("backbone", backbone, in_channels, 1, (height, width), **params)
+            head = _last_linear(model)
+            head_weight = loaded.state_dict.get(f"{head}.weight")
+            if head_weight is None:
+                raise WeightsError(f"The weights from {loaded.source} have no {head}.weight: not a {backbone} checkpoint.")
+            replace_head(model, int(head_weight.shape[0]))
+            _load_into(model, loaded)
+            recipe.update(build_channels=in_channels)
         mean, std = loaded.mean, loaded.std
     else:
         if not spec.weights:
@@ -141,6 +209,7 @@ def build_pretrained_network(
         model = get_model(backbone, weights=None)
         _load_into(model, loaded)
         in_channels = 3
+        recipe.update(source="torchvision", build_channels=3)
         input_size = input_size or loaded.input_size
         mean, std = loaded.mean, loaded.std
     head = replace_head(model, num_outputs)
@@ -149,6 +218,8 @@ def build_pretrained_network(
         if in_channels is not None and len(mean) != in_channels:
             mean, std = mean.mean().repeat(in_channels), std.mean().repeat(in_channels)
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    recipe.update(num_outputs=num_outputs, network_in_channels=in_channels,
+                  network_input_size=tuple(input_size) if input_size is not None else None)
     network = ImageNetwork(
         model,
         torch.as_tensor(mean),
@@ -156,6 +227,7 @@ def build_pretrained_network(
         in_channels=in_channels,
         input_size=tuple(input_size) if input_size is not None else None,
     )
+    network.recipe = recipe
     return PretrainedNetwork(network, head)
 
 

@@ -180,7 +180,7 @@ def _encode(estimator: Any, y: Any, n: int) -> torch.Tensor:
     y = np.asarray(y)
     if len(y) != n:
         raise ValueError(f"X has {n} images but y has {len(y)} labels.")
-    classes = list(estimator.classes_)
+    classes = estimator.classes_.tolist()  # plain values: messages show 'cat', not np.str_('cat')
     lookup = {label: i for i, label in enumerate(classes)}
     try:
         return torch.as_tensor([lookup[label] for label in y.tolist()], dtype=torch.long)

@@ -11,6 +11,8 @@ resumed from a checkpoint fast-forwards it past the epochs already done.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from skorch.callbacks import Callback
 
@@ -70,8 +72,10 @@ class LRSchedule(Callback):
             raise ValueError(f"Unknown learning-rate schedule {self.policy!r}; expected one of {LR_SCHEDULES}.")
         self.total_steps_ = total
         done = steps_per_epoch * max(0, len(net.history) - 1)  # epochs finished before a resumed fit
-        for _ in range(min(done, total - 1)):
-            self.scheduler_.step()
+        with warnings.catch_warnings():  # fast-forwarding before any optimizer step is intended here
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            for _ in range(min(done, total - 1)):
+                self.scheduler_.step()
 
     def on_train_end(self, net, **kwargs) -> None:  # noqa: D102 - skorch Callback API
         # torch's schedulers wrap the optimizer's ``step`` in an instance attribute; drop the

@@ -9,7 +9,9 @@ returns one loss per image, and the batch loss is their weighted mean
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import collections
+import contextlib
+from typing import Any, Iterator, Mapping
 
 import torch
 from skorch import NeuralNetClassifier
@@ -46,11 +48,66 @@ class ImageNeuralNet(NeuralNetClassifier):
         stay clean.
     *args, **kwargs
         As :class:`skorch.NeuralNetClassifier`.
+
+    Notes
+    -----
+    Pickles (``pickle``, ``joblib``, ``copy.deepcopy``, loky workers) hold
+    what prediction and further training need, once, and load on any device:
+
+    - skorch pickles ``module_``, ``criterion_`` and ``optimizer_`` apart and
+      restores them with a ``map_location`` (a net trained on CUDA unpickles
+      on a CPU-only machine). The constructor arguments ``module`` and
+      ``criterion`` are the very same objects (the estimators pass
+      instances), so they join that group: stored once, identical to
+      ``module_``/``criterion_`` after unpickling, never deserialised on a
+      missing CUDA device.
+    - The optimizer's per-parameter state (Adam's moment estimates, SGD
+      momentum buffers) is left out; it would double or triple the file.
+      Its hyperparameters and current learning rates are kept, so a further
+      ``partial_fit`` after unpickling works and starts those statistics
+      afresh, as a new optimizer would. Gradients are never pickled.
     """
+
+    #: constructor arguments that hold the objects skorch keeps as ``module_`` / ``criterion_``
+    _DEVICE_BOUND_ARGUMENTS = ("module", "criterion")
 
     def __init__(self, *args: Any, adversarial: dict | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.adversarial = adversarial
+
+    def __getstate__(self) -> dict:
+        with self._pickling_view() as original_attributes:
+            state = super().__getstate__()
+        key = "cuda_dependent_attributes_"
+        if original_attributes is None:
+            state.pop(key, None)
+        else:
+            state[key] = original_attributes
+        return state
+
+    @contextlib.contextmanager
+    def _pickling_view(self) -> Iterator[list | None]:
+        """While skorch pickles: ``module``/``criterion`` pickled with the device-bound
+        attributes, optimizers without their per-parameter state. Yields the instance's
+        own ``cuda_dependent_attributes_`` (None when it has none) and restores everything."""
+        own = vars(self)
+        key = "cuda_dependent_attributes_"
+        original = own.get(key)
+        extra = [name for name in self._DEVICE_BOUND_ARGUMENTS if isinstance(own.get(name), torch.nn.Module)]
+        optimizers = [own[name + "_"] for name in self._optimizers if own.get(name + "_") is not None]
+        states = [optimizer.state for optimizer in optimizers]
+        own[key] = list(self.cuda_dependent_attributes_) + extra
+        try:
+            for optimizer in optimizers:
+                optimizer.state = collections.defaultdict(dict)
+            yield original
+        finally:
+            for optimizer, state in zip(optimizers, states):
+                optimizer.state = state
+            if original is None:
+                del own[key]
+            else:
+                own[key] = original
 
     def train_step_single(self, batch, **fit_params):  # noqa: D102
         from skorch.dataset import unpack_data

@@ -47,8 +47,12 @@ class TransferClassifier(BaseImageClassifier):
         throughout). The default was chosen by ``benchmarks/bench_transfer.py``
         (see ``benchmarks/RESULTS.md``); ``"backbone"`` is cheaper per epoch
         and the safer choice for large pretrained networks on tiny data.
-    fine_tune_epochs : int, default=5
-        Final epochs with the backbone unfrozen (``freeze="backbone"`` only).
+    fine_tune_epochs : int or None, default=None
+        Final epochs with the backbone unfrozen; used with
+        ``freeze="backbone"`` only (ignored otherwise, so a grid over
+        ``freeze`` needs no matching value). None: the second half of the
+        epochs (``max_epochs // 2``), so it never conflicts with a small
+        ``max_epochs``; the value used is ``fine_tune_epochs_``.
     backbone_lr_ratio : float, default=0.1
         Backbone learning rate as a fraction of ``lr``.
     input_size : tuple of int or None, default=None
@@ -65,7 +69,7 @@ class TransferClassifier(BaseImageClassifier):
         ``early_stopping``, ``scoring``, ``augment``, ``sampler``, ``tta``,
         ``adversarial``, ``normalize`` (unused: the weights decide, or the
         images' statistics), ``device``, ``precision``, ``channels_last``,
-        ``compile``, ``num_workers``, ``random_state``, ``verbose``,
+        ``compile``, ``num_workers``, ``num_threads``, ``random_state``, ``verbose``,
         ``callbacks``, ``accelerator``.
 
     Attributes
@@ -74,6 +78,9 @@ class TransferClassifier(BaseImageClassifier):
         As :class:`~sklearn_imgcls.CNNClassifier`.
     frozen_parameters_ : list of str
         Backbone parameters frozen at the start of training.
+    fine_tune_epochs_ : int
+        Epochs trained with the backbone released at the end of the fit (0
+        unless ``freeze="backbone"``).
 
     Examples
     --------
@@ -88,7 +95,7 @@ class TransferClassifier(BaseImageClassifier):
         *,
         weights: str | None = "DEFAULT",
         freeze: str | int = "none",
-        fine_tune_epochs: int = 5,
+        fine_tune_epochs: int | None = None,
         backbone_lr_ratio: float = 0.1,
         input_size: tuple[int, int] | None = None,
         backbone_params: dict | None = None,
@@ -115,6 +122,7 @@ class TransferClassifier(BaseImageClassifier):
         channels_last: bool = True,
         compile: bool = False,
         num_workers: int | str = "auto",
+        num_threads: int | None = None,
         random_state: Any = None,
         verbose: int = 0,
         callbacks: list | None = None,
@@ -150,6 +158,7 @@ class TransferClassifier(BaseImageClassifier):
         self.channels_last = channels_last
         self.compile = compile
         self.num_workers = num_workers
+        self.num_threads = num_threads
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -163,13 +172,13 @@ class TransferClassifier(BaseImageClassifier):
         valid_int = isinstance(self.freeze, numbers.Integral) and not isinstance(self.freeze, bool) and self.freeze >= 0
         if self.freeze not in ("backbone", "none") and not valid_int:
             raise ValueError(f"freeze must be 'backbone', 'none' or a number of blocks >= 0, got {self.freeze!r}.")
-        if (
+        if self.fine_tune_epochs is not None and (
             isinstance(self.fine_tune_epochs, bool)
             or not isinstance(self.fine_tune_epochs, numbers.Integral)
             or not 0 <= self.fine_tune_epochs <= self.max_epochs
         ):
             raise ValueError(
-                f"fine_tune_epochs must be an integer from 0 to max_epochs={self.max_epochs!r}, "
+                f"fine_tune_epochs must be None or an integer from 0 to max_epochs={self.max_epochs!r}, "
                 f"got {self.fine_tune_epochs!r}."
             )
         check_positive_float("backbone_lr_ratio", self.backbone_lr_ratio)
@@ -190,7 +199,14 @@ class TransferClassifier(BaseImageClassifier):
         """
         super().fit(X, y, sample_weight, resume_from=resume_from)
         self.frozen_parameters_ = self._frozen
+        self.fine_tune_epochs_ = self._fine_tune_epochs()
         return self
+
+    def _fine_tune_epochs(self) -> int:
+        """The final epochs with the backbone released: ``fine_tune_epochs``, by default half of ``max_epochs``."""
+        if self.freeze != "backbone":
+            return 0
+        return int(self.max_epochs) // 2 if self.fine_tune_epochs is None else int(self.fine_tune_epochs)
 
     def _build_network(self, data: ImageData, n_classes: int, settings: dict) -> tuple[nn.Module, list, dict]:
         built = build_pretrained_network(
@@ -199,8 +215,9 @@ class TransferClassifier(BaseImageClassifier):
         frozen = apply_freeze(built.network.backbone, built.head, self.freeze)
         self._frozen = frozen
         callbacks = []
-        if self.freeze == "backbone" and self.fine_tune_epochs and frozen:
-            callbacks.append(("unfreeze", Unfreeze(self.max_epochs - self.fine_tune_epochs + 1, frozen)))
+        fine_tune = self._fine_tune_epochs()
+        if fine_tune and frozen:
+            callbacks.append(("unfreeze", Unfreeze(self.max_epochs - fine_tune + 1, frozen)))
         # skorch: parameters matching a group pattern get its settings; the
         # rest (the backbone) learn at the net's lr.
         net_params = {

@@ -10,6 +10,7 @@ are listed per image; ``usable`` marks the images that can be trained on.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,22 +65,54 @@ def _dhash(gray: torch.Tensor) -> np.ndarray:
     return np.packbits(bits, axis=1).view(">u8").ravel()
 
 
+_MAX_SIDE = 256  # images are reduced to about this size before hashing, so big files cost little memory
+
+
+def _decode_one(path: str) -> tuple[np.ndarray, dict]:
+    """Decode one file: ``(gray float32 in [0, 1] at <= ~2 x 256 px, info)``; ImageReadError when it cannot."""
+    from PIL import Image, ImageOps
+
+    from .images import ImageReadError, image_bit_depth, open_image
+
+    with open_image(path) as image:
+        mode, depth = image.mode, image_bit_depth(image)
+        try:
+            ImageOps.exif_transpose(image, in_place=True)
+            image.load()
+            digest = hashlib.sha1(f"{image.mode}{image.size}".encode())
+            for top in range(0, image.height, 256):  # in strips: no second full-size copy
+                digest.update(image.crop((0, top, image.width, min(image.height, top + 256))).tobytes())
+            digest = digest.hexdigest()
+            divisor = {16: 65535.0, 32: float(2**31 - 1)}.get(depth) if mode != "F" else 1.0
+            if divisor is None:
+                gray, scale = (image if image.mode == "L" else image.convert("L")), 255.0
+            else:
+                gray, scale = Image.fromarray(np.asarray(image, dtype=np.float32) / np.float32(divisor)), 1.0
+            factor = max(1, max(gray.size) // _MAX_SIDE)
+            if factor > 1:
+                gray = gray.reduce(factor)
+            values = np.asarray(gray, dtype=np.float32) / np.float32(scale)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageReadError(path, f"cannot decode it: {str(exc).strip() or type(exc).__name__}.") from None
+    return values, {"mode": mode, "bit_depth": depth, "size": image.size, "digest": digest, "error": None}
+
+
 def _decode_files(paths: np.ndarray) -> tuple[list, list[dict]]:
     """Decode every file into a small grayscale array; collect problems instead of stopping."""
-    from PIL import Image, ImageOps
+    from .images import ImageReadError
 
     decoded, info = [], []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                image.load()
-                mode, size = image.mode, image.size
-                gray = np.asarray(ImageOps.exif_transpose(image).convert("L"), dtype=np.float32)
-            decoded.append(gray)
-            info.append({"mode": mode, "size": size, "error": None})
+            gray, details = _decode_one(path)
+        except ImageReadError as exc:
+            gray, details = None, {"mode": None, "bit_depth": None, "size": None, "digest": "", "error": exc.reason}
         except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for broken files
-            decoded.append(None)
-            info.append({"mode": None, "size": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+            line = str(exc).splitlines()[0] if str(exc) else ""
+            gray, details = None, {"mode": None, "bit_depth": None, "size": None, "digest": "",
+                                   "error": f"{type(exc).__name__}: {line}"}
+        decoded.append(gray)
+        info.append(details)
     return decoded, info
 
 
@@ -87,8 +120,7 @@ def _file_features(paths: np.ndarray) -> dict:
     decoded, info = _decode_files(paths)
     n = len(paths)
     ok = np.array([d is not None for d in decoded])
-    digests = np.array([hashlib.sha1(d.tobytes() + str(d.shape).encode()).hexdigest() if d is not None else ""
-                        for d in decoded])
+    digests = np.array([i["digest"] for i in info])
     hashes = np.zeros(n, dtype=">u8")
     spread = np.full(n, np.nan)
     thumbs = np.zeros((n, _THUMB * _THUMB), dtype=np.float32)
@@ -101,7 +133,7 @@ def _file_features(paths: np.ndarray) -> dict:
     return {"ok": ok, "finite": np.ones(n, dtype=bool), "digest": digests, "dhash": hashes, "spread": spread,
             "thumbs": thumbs,
             "errors": [i["error"] for i in info], "sizes": [i["size"] for i in info], "modes": [i["mode"] for i in info],
-            "paths": paths}
+            "bit_depths": [i["bit_depth"] for i in info], "paths": paths}
 
 
 def _array_features(X: Any, image_shape: Any) -> dict:
@@ -120,12 +152,28 @@ def _array_features(X: Any, image_shape: Any) -> dict:
     spread = (gray.flatten(1).max(dim=1).values - gray.flatten(1).min(dim=1).values).numpy()
     shape = tuple(images.shape[1:])
     return {"ok": np.ones(n, dtype=bool), "finite": finite, "digest": digests, "dhash": _dhash(gray),
-            "spread": spread, "thumbs": _thumbnails(gray), "errors": [None] * n, "sizes": [shape] * n, "modes": [str(array.dtype)] * n, "paths": None}
+            "spread": spread, "thumbs": _thumbnails(gray), "errors": [None] * n, "sizes": [shape] * n, "modes": [str(array.dtype)] * n,
+            "bit_depths": [array.dtype.itemsize * 8] * n, "paths": None}
 
 
-def _features(X: Any, image_shape: Any) -> dict:
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+def _features(X: Any, image_shape: Any, name: str = "X") -> dict:
+    if hasattr(X, "__len__") and not hasattr(X, "toarray") and len(X) == 0:
+        raise ValueError(f"{name} is empty: found 0 images, while validate() needs at least 1.")
     if isinstance(X, (list, tuple, pd.Series)) or (isinstance(X, np.ndarray) and X.dtype.kind in "OU"):
-        return _file_features(np.asarray(list(X), dtype=str))
+        items = list(X)
+        kinds = [_is_path(item) for item in items]
+        if all(kinds):
+            return _file_features(np.asarray([os.fspath(item) for item in items], dtype=str))
+        if any(kinds):
+            first = kinds.index(not kinds[0])
+            raise TypeError(
+                f"{name} mixes file paths with other values (item {first} is a {type(items[first]).__name__}, "
+                f"item 0 a {type(items[0]).__name__}); pass only file paths, or only arrays."
+            )
     return _array_features(X, image_shape)
 
 
@@ -138,10 +186,27 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
         The training images, in any layout the estimators accept.
     y : array-like or None
         Labels, for class counts, imbalance and label conflicts among duplicates.
+        A missing label (``None`` or NaN) is reported as a ``missing_label``
+        issue, counted in ``summary["missing_labels"]`` and marks the image
+        not usable; ``class_counts`` counts the labelled images.
     X_test : array-like, sequence of file paths or None
         Test images: duplicates shared with ``X`` are reported as leakage.
     image_shape : tuple of int or None
         ``(C, H, W)`` of flat rows.
+
+    Returns
+    -------
+    ValidationReport
+        ``summary`` also holds the Pillow ``modes`` and the ``bit_depths``
+        (bits per sample: 8, 16 or 32) found; 16-bit files are read with
+        their full range.
+
+    Raises
+    ------
+    ValueError
+        For an empty ``X`` or ``X_test``, or labels of another length.
+    TypeError
+        For a list mixing file paths with arrays, or non-numeric arrays.
     """
     train = _features(X, image_shape)
     n = len(train["ok"])
@@ -162,6 +227,9 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
     for i in np.flatnonzero(usable & (train["spread"] <= 1e-6)):
         add(i, "constant", "every pixel has the same value")
     labels = None if y is None else np.asarray(y)
+    missing = np.zeros(n, dtype=bool) if labels is None else pd.isna(pd.Series(list(labels), dtype=object)).to_numpy()
+    for i in np.flatnonzero(missing):
+        add(i, "missing_label", "the label is None or NaN; label the image or leave it out")
     exact_groups: dict[str, list[int]] = {}
     for i in np.flatnonzero(usable):
         exact_groups.setdefault(train["digest"][i], []).append(int(i))
@@ -186,9 +254,10 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
                     add(i, "near_duplicate", f"looks like image {j} (equal perceptual hash, thumbnails within "
                                              f"{_NEAR_TOLERANCE:.0%})")
                     break
+    usable = usable & ~missing
     summary: dict[str, Any] = {"images": n, "usable": int(usable.sum())}
     if X_test is not None:
-        test = _features(X_test, image_shape)
+        test = _features(X_test, image_shape, "X_test")
         train_digests = {d: i for i, d in zip(range(n), train["digest"]) if usable[i]}
         for j, digest in enumerate(test["digest"]):
             if test["ok"][j] and digest in train_digests:
@@ -202,12 +271,19 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
     modes = Counter(m for m in train["modes"] if m is not None)
     summary["sizes"] = dict(sizes.most_common(5))
     summary["modes"] = dict(modes)
+    depths = Counter(int(b) for b in train["bit_depths"] if b is not None)
+    summary["bit_depths"] = dict(sorted(depths.items()))
     if len(sizes) > 1:
         summary["mixed_sizes"] = len(sizes)
+    if len(depths) > 1:
+        summary["mixed_bit_depths"] = len(depths)
     if labels is not None:
-        counts = pd.Series(labels).value_counts()
-        summary["class_counts"] = counts.to_dict()
-        summary["imbalance_ratio"] = float(counts.max() / counts.min())
+        counts = pd.Series(list(labels[~missing]), dtype=object).value_counts()
+        summary["class_counts"] = {(k.item() if hasattr(k, "item") else k): int(v) for k, v in counts.items()}
+        if missing.any():
+            summary["missing_labels"] = int(missing.sum())
+        if len(counts):
+            summary["imbalance_ratio"] = float(counts.max() / counts.min())
     issues = pd.DataFrame(rows, columns=["index", "source", "path", "issue", "detail"])
     summary["issues"] = issues["issue"].value_counts().to_dict()
     return ValidationReport(issues, summary, usable)

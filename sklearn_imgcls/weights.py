@@ -16,12 +16,14 @@ to put where, or to pass a local path.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LoadedWeights", "WeightsError", "hub_checkpoint_path", "is_checkpoint_path", "load_weights", "save_weights"]
+__all__ = ["LoadedWeights", "WeightsError", "hub_checkpoint_path", "is_checkpoint_path", "load_weights", "save_weights",
+           "torchvision_defaults"]
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
@@ -44,6 +46,13 @@ class LoadedWeights:
         ``(H, W)`` the weights were trained at (torchvision's crop size).
     mean, std : tuple of float or None
         Normalisation the weights were trained with.
+    recipe : dict or None
+        How the network was built, as recorded by :func:`save_weights`
+        (backbone name, input channels, build size, builder parameters,
+        outputs); None for checkpoints written by other tools.
+    legacy : bool
+        A file written by :func:`save_weights` before it recorded the recipe
+        (its keys carry the ``backbone.`` prefix of the estimators' network).
     """
 
     state_dict: dict
@@ -51,6 +60,8 @@ class LoadedWeights:
     input_size: tuple[int, int] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    recipe: dict | None = None
+    legacy: bool = False
 
 
 def is_checkpoint_path(weights: str) -> bool:
@@ -83,6 +94,22 @@ def _torchvision_weights(arch: str, name: str):
     return enum[name]
 
 
+def _weights_metadata(weights) -> tuple[tuple[int, int] | None, tuple | None, tuple | None]:
+    """Input size and normalisation mean/std of a torchvision weights enum member (from its transforms)."""
+    preset = weights.transforms()
+    crop = getattr(preset, "crop_size", None)
+    size = tuple(crop) if crop is not None else None
+    if size is not None and len(size) == 1:
+        size = (size[0], size[0])
+    return size, tuple(getattr(preset, "mean", ())) or None, tuple(getattr(preset, "std", ())) or None
+
+
+def torchvision_defaults(arch: str) -> LoadedWeights:
+    """Input size, mean and std of torchvision's DEFAULT weights for ``arch``, with no tensors (nothing is read)."""
+    size, mean, std = _weights_metadata(_torchvision_weights(arch, "DEFAULT"))
+    return LoadedWeights({}, f"torchvision {arch} defaults", input_size=size, mean=mean, std=std)
+
+
 def _load_torchvision(arch: str, name: str) -> LoadedWeights:
     weights = _torchvision_weights(arch, name)
     path = hub_checkpoint_path(weights.url)
@@ -99,30 +126,42 @@ def _load_torchvision(arch: str, name: str) -> LoadedWeights:
                 f"({type(exc).__name__}: {exc}). Download {weights.url} on a connected machine and "
                 f"put it at {path} (the cache follows TORCH_HOME), or pass the file's path as weights=."
             ) from None
-    preset = weights.transforms()
-    crop = getattr(preset, "crop_size", None)
-    size = tuple(crop) if crop is not None else None
-    if size is not None and len(size) == 1:
-        size = (size[0], size[0])
-    return LoadedWeights(
-        state_dict,
-        f"torchvision {arch}/{weights.name}",
-        input_size=size,
-        mean=tuple(getattr(preset, "mean", ())) or None,
-        std=tuple(getattr(preset, "std", ())) or None,
-    )
+    size, mean, std = _weights_metadata(weights)
+    return LoadedWeights(state_dict, f"torchvision {arch}/{weights.name}", input_size=size, mean=mean, std=std)
+
+
+#: key of the build recipe: in safetensors metadata, or a JSON string entry of a torch.save state dict
+RECIPE_KEY = "sklearn_imgcls_recipe"
+
+
+def _read_recipe(text: str | None, path: str) -> dict | None:
+    if text is None:
+        return None
+    try:
+        recipe = json.loads(text)
+    except (TypeError, ValueError):
+        recipe = None
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("backbone"), str):
+        raise WeightsError(f"Checkpoint {path!r} has a damaged {RECIPE_KEY!r} entry; save the weights again.")
+    return recipe
 
 
 def _load_file(path: str) -> LoadedWeights:
     if not os.path.isfile(path):
         raise WeightsError(f"Checkpoint file not found: {path!r}.")
+    recipe_text = None
     try:
         if path.lower().endswith(".safetensors"):
+            from safetensors import safe_open
             from safetensors.torch import load_file
 
+            with safe_open(path, framework="pt") as handle:
+                recipe_text = (handle.metadata() or {}).get(RECIPE_KEY)
             state_dict = load_file(path, device="cpu")
         else:
             state_dict = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state_dict, dict) and isinstance(state_dict.get(RECIPE_KEY), str):
+                recipe_text = state_dict.pop(RECIPE_KEY)
     except Exception as exc:  # unpickling refusals, corrupt files, wrong formats
         raise WeightsError(
             f"Cannot load checkpoint {path!r} safely ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
@@ -134,16 +173,20 @@ def _load_file(path: str) -> LoadedWeights:
             state_dict = state_dict[key]
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise WeightsError(f"Checkpoint {path!r} does not hold a state dict of tensors.")
-    mean = state_dict.pop("mean", None)
-    std = state_dict.pop("std", None)
+    recipe = _read_recipe(recipe_text, path)
+    ours = any(k.startswith("backbone.") for k in state_dict)  # the estimators' network: backbone + normalisation
+    mean = state_dict.pop("mean", None) if ours or recipe else None
+    std = state_dict.pop("std", None) if ours or recipe else None
     prefix = "backbone."
-    if any(k.startswith(prefix) for k in state_dict):
+    if ours:
         state_dict = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
     return LoadedWeights(
         state_dict,
         f"checkpoint {path}",
         mean=tuple(mean.flatten().tolist()) if mean is not None else None,
         std=tuple(std.flatten().tolist()) if std is not None else None,
+        recipe=recipe,
+        legacy=ours and recipe is None,
     )
 
 
@@ -172,8 +215,11 @@ def load_weights(arch: str, weights: str) -> LoadedWeights:
     return _load_torchvision(arch, weights)
 
 
-def save_weights(module: torch.nn.Module, path: str) -> None:
+def save_weights(module: torch.nn.Module, path: str, recipe: dict | None = None) -> None:
     """Save a fitted estimator's network (backbone + normalisation) for transfer.
+
+    The file is written atomically: a failed or interrupted save leaves any
+    earlier file at ``path`` intact and no partial file behind.
 
     Parameters
     ----------
@@ -181,14 +227,28 @@ def save_weights(module: torch.nn.Module, path: str) -> None:
         Usually ``estimator.net_.module_``.
     path : str
         ``.safetensors`` writes safetensors; anything else ``torch.save``.
-    """
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    if path.lower().endswith(".safetensors"):
-        from safetensors.torch import save_file
+    recipe : dict or None
+        How the backbone was built (see :class:`LoadedWeights`), stored in the
+        file so that loading rebuilds that very variant (a small-image stem,
+        a channel count) instead of guessing it. Defaults to ``module.recipe``.
 
-        save_file(state, path)
-    else:
-        torch.save(state, path)
+    Raises
+    ------
+    OSError
+        Naming ``path`` when the file cannot be written (full disk, no permission).
+    """
+    from .atomic import atomic_path
+
+    recipe = recipe if recipe is not None else getattr(module, "recipe", None)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    text = json.dumps(recipe) if recipe is not None else None
+    with atomic_path(path) as temporary:
+        if path.lower().endswith(".safetensors"):
+            from safetensors.torch import save_file
+
+            save_file(state, temporary, metadata={RECIPE_KEY: text} if text is not None else None)
+        else:
+            torch.save({**state, RECIPE_KEY: text} if text is not None else state, temporary)
 
 
 def torchvision_weights_cached(arch: str, name: str = "DEFAULT") -> bool:

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sklearn_imgcls.cli import main
 
@@ -61,3 +62,43 @@ def test_compare_names_a_missing_dataset(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sklearn-imgcls: error: DATA must be") and "\n" not in err
+
+
+def _example_commands(text: str) -> list[list[str]]:
+    import shlex
+
+    commands = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("sklearn-imgcls ") and line != "sklearn-imgcls plugins":
+            line = line.split("  ")[0].split(" > ")[0]  # drop comments and redirections
+            line = line.replace("[", "").replace("]", "")  # optional parts are given
+            commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_the_documented_examples_parse_and_use_safe_model_files():
+    import re
+    from pathlib import Path
+
+    from sklearn_imgcls.cli import EPILOG, _parser
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    section = re.search(r"## Command line\n(.*?)\n## ", readme.read_text(), re.S).group(1)
+    examples = _example_commands(section) + _example_commands(EPILOG)
+    assert len(examples) >= 16
+    for argv in examples:
+        args = _parser().parse_args(argv)  # an outdated option or subcommand exits here
+        for name in ("out", "model"):
+            assert not str(getattr(args, name, None) or "").endswith(".joblib"), argv
+    for words in ("--allow-pickle", "safetensors", "--threads", "--skip-invalid", "exit codes"):
+        assert words in EPILOG and words.replace("exit codes", "Exit codes") in section
+
+
+def test_help_documents_the_new_options(capsys):
+    for command in ("train", "predict", "evaluate", "tune"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "--threads N" in text and "--allow-pickle" in text
+        assert ("--skip-invalid" in text) == (command != "tune")

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 from skorch.callbacks import Callback
 
@@ -48,12 +49,13 @@ def photos(tmp_path_factory, digits):
 
 
 def test_train_predict_evaluate_round_trip(photos, tmp_path):
-    model = tmp_path / "model.joblib"
-    result = run("train", photos, "--preset", "fast", "--param", "image_shape=[1,8,8]", "--param", "max_epochs=8",
+    model = tmp_path / "model.safetensors"
+    result = run("train", photos, "--preset", "fast", "--threads", "1", "--param", "image_shape=[1,8,8]", "--param", "max_epochs=8",
                  "--param", "lr=0.005", "--param", 'lr_schedule="constant"', "--param", "random_state=0",
                  "--out", model, "--quiet")
     assert result.returncode == 0, result.stderr
     assert "CNNClassifier(simple_cnn) on 60 images" in result.stdout and model.is_file()
+    assert model.read_bytes()[8:9] == b"{"  # the safe format: a safetensors header, no pickle
 
     result = run("predict", model, photos / "zero", photos / "one" / "2.png", "--proba")
     assert result.returncode == 0, result.stderr
@@ -66,6 +68,7 @@ def test_train_predict_evaluate_round_trip(photos, tmp_path):
         result = run("export", model, "--onnx", tmp_path / "model.onnx")
         assert result.returncode == 0, result.stderr
         assert "output 'probabilities' (N, 2) in the order ['one', 'zero']" in result.stdout
+        assert sorted(p.name for p in tmp_path.glob("model.onnx*")) == ["model.onnx"]  # no .data side file
 
     table_path = tmp_path / "labels.csv"  # the same images as a path,label table, relative paths
     rows = [(f"photos/{p.parent.name}/{p.name}", p.parent.name) for p in sorted(photos.glob("*/*.*"))]
@@ -81,28 +84,31 @@ def test_train_predict_evaluate_round_trip(photos, tmp_path):
 def test_tune_with_a_json_grid_saves_the_best_model(tmp_path):
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"lr": [0.0001, 0.01]}))
-    out = tmp_path / "best.joblib"
+    out = tmp_path / "best.safetensors"
     result = run("tune", "digits", "--grid", grid, "--param", "max_epochs=2", "--cv", "2", "--out", out)
     assert result.returncode == 0, result.stderr
     assert 'best score' in result.stdout and '"lr": 0.01' in result.stdout and out.is_file()
+    from sklearn_imgcls import load
+
+    assert load(str(out)).get_params()["lr"] == 0.01
 
 
 def test_user_errors_exit_2_with_one_line(photos, tmp_path):
-    one_line_error(run("train", tmp_path / "missing", "--out", tmp_path / "m.joblib"), "none of these")
+    one_line_error(run("train", tmp_path / "missing", "--out", tmp_path / "m.safetensors"), "none of these")
     (tmp_path / "data" / "cat").mkdir(parents=True)
     (tmp_path / "data" / "dog").mkdir()
     Image.new("L", (8, 8)).save(tmp_path / "data" / "cat" / "a.png")
-    one_line_error(run("train", tmp_path / "data", "--out", tmp_path / "m.joblib"), "dog' has no image files")
-    one_line_error(run("train", photos, "--backbone", "resnet19", "--out", tmp_path / "m.joblib", "--quiet"),
+    one_line_error(run("train", tmp_path / "data", "--out", tmp_path / "m.safetensors"), "dog' has no image files")
+    one_line_error(run("train", photos, "--backbone", "resnet19", "--out", tmp_path / "m.safetensors", "--quiet"),
                    "Did you mean 'resnet18'")
-    one_line_error(run("train", photos, "--param", "epochs=3", "--out", tmp_path / "m.joblib"),
+    one_line_error(run("train", photos, "--param", "epochs=3", "--out", tmp_path / "m.safetensors"),
                    "Unknown parameter(s) ['epochs']")
     bad = tmp_path / "grid.json"
     bad.write_text('{"lr": [0.001,, 0.01]}')
     one_line_error(run("tune", "digits", "--grid", bad), "is not valid JSON")
     bad.write_text('{"lr": 0.001}')
     one_line_error(run("tune", "digits", "--grid", bad), "non-empty lists")
-    one_line_error(run("predict", tmp_path / "none.joblib", photos), "No model file")
+    one_line_error(run("predict", tmp_path / "none.safetensors", photos), "No model file")
 
 
 def test_tune_on_a_local_dask_cluster_finds_what_loky_finds(tmp_path, capsys):
@@ -112,11 +118,14 @@ def test_tune_on_a_local_dask_cluster_finds_what_loky_finds(tmp_path, capsys):
     grid = tmp_path / "grid.yaml"
     grid.write_text("lr: [0.0001, 0.01]\nbatch_size: [64]\n")
     best = {}
+    threads = torch.get_num_threads()
     for backend in ("loky", "dask"):
+        # on Dask, --threads 2 gives each of the 2 workers 1 torch thread, as loky does by default here
         assert main(["tune", "digits", "--grid", str(grid), "--param", "max_epochs=2", "--cv", "2",
-                     "--n-jobs", "2", "--backend", backend]) == 0
+                     "--n-jobs", "2", "--backend", backend, *(["--threads", "2"] if backend == "dask" else [])]) == 0
         out = capsys.readouterr().out
         best[backend] = out.splitlines()[0]
+    torch.set_num_threads(threads)
     assert best["loky"] == best["dask"]
     assert '"lr": 0.01' in best["dask"]
 
@@ -156,5 +165,5 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, digits_small
 
 
 def test_cli_resume_needs_a_checkpoint(tmp_path):
-    one_line_error(run("train", "digits", "--out", tmp_path / "m.joblib", "--resume", "--quiet"),
+    one_line_error(run("train", "digits", "--out", tmp_path / "m.safetensors", "--resume", "--quiet"),
                    "found no checkpoint folder")

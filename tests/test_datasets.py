@@ -111,3 +111,49 @@ def test_load_dataset_dispatches_on_the_argument(tmp_path):
         load_dataset(str(tmp_path / "bad.npz"))
     with pytest.raises(ValueError, match="none of these"):
         load_dataset(str(tmp_path / "nothing.bin"))
+
+
+def _with_bad_files(root):
+    make_folder(root, {"cat": 3, "dog": 2})
+    good = (root / "cat" / "0.png").read_bytes()
+    (root / "cat" / "truncated.png").write_bytes(good[: len(good) // 2])
+    (root / "dog" / "text.png").write_text("not an image")
+    return root
+
+
+def test_skip_invalid_drops_undecodable_files_and_warns_with_the_list(tmp_path):
+    from sklearn_imgcls.datasets import InvalidImagesWarning
+
+    root = _with_bad_files(tmp_path / "data")
+    paths, labels = load_image_folder(str(root))  # default: listed as today, nothing decoded
+    assert len(paths) == 7
+    with pytest.warns(InvalidImagesWarning, match=r"Skipped 2 of 7 image file\(s\) .*truncated\.png.*text\.png") as got:
+        paths, labels = load_image_folder(str(root), skip_invalid=True)
+    assert issubclass(InvalidImagesWarning, UserWarning)
+    assert len(paths) == 5 and labels.tolist() == ["cat"] * 3 + ["dog"] * 2
+    invalid = got[0].message.invalid
+    assert [p.rsplit("/", 1)[1] for p, _ in invalid] == ["truncated.png", "text.png"]
+    assert invalid[0][1] and "does not recognise" in invalid[1][1] and all("\n" not in r for _, r in invalid)
+    with pytest.warns(InvalidImagesWarning, match="Skipped 2 of 7"):
+        X, y, _ = load_dataset(str(root), skip_invalid=True)
+    assert len(X) == len(y) == 5
+    pd.DataFrame({"path": [str(p) for p in load_image_folder(str(root))[0]], "label": [0] * 7}).to_csv(
+        tmp_path / "t.csv", index=False)
+    with pytest.warns(InvalidImagesWarning, match="Skipped 2 of 7"):
+        X, y = load_image_table(str(tmp_path / "t.csv"), skip_invalid=True)
+    assert len(X) == 5 and not any(p.endswith(("truncated.png", "text.png")) for p in X)
+    with pytest.warns(InvalidImagesWarning):
+        kept = load_image_folder(str(root), skip_invalid=True)
+    assert CNNClassifier(preset="fast", max_epochs=1, random_state=0).fit(*kept).predict(kept[0]).shape == (5,)
+
+
+def test_find_invalid_images_names_missing_broken_and_good_files(tmp_path):
+    from sklearn_imgcls.images import find_invalid_images
+
+    root = _with_bad_files(tmp_path / "data")
+    paths = [str(root / "cat" / "0.png"), str(tmp_path / "gone.png"), str(root / "cat" / "truncated.png")]
+    invalid = find_invalid_images(paths + [str(root / "dog" / "text.png")], n_threads=2)
+    assert [p for p, _ in invalid] == paths[1:] + [str(root / "dog" / "text.png")]
+    assert all(isinstance(p, str) and "\n" not in reason for p, reason in invalid)
+    assert invalid[0][1] == "file not found."
+    assert find_invalid_images(paths[:1]) == []

@@ -40,3 +40,29 @@ def test_export_needs_a_fitted_estimator(tmp_path):
 
     with pytest.raises(NotFittedError):
         CNNClassifier().to_onnx(str(tmp_path / "m.onnx"))
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    X, y = load_digits_images()
+    return CNNClassifier("simple_cnn", max_epochs=1, precision="fp32", random_state=0).fit(X[:60], y[:60])
+
+
+def test_onnx_export_is_one_self_contained_file(tiny_model, tmp_path):
+    path = tiny_model.to_onnx(str(tmp_path / "model.onnx"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no model.onnx.data copy, no temporary
+    model = onnx.load(path, load_external_data=False)
+    assert model.graph.initializer and all(t.data_location == onnx.TensorProto.DEFAULT for t in model.graph.initializer)
+    (probabilities,) = ort.InferenceSession(path).run(None, {"images": np.zeros((3, 1, 8, 8), np.float32)})
+    assert probabilities.shape == (3, 10)
+
+
+def test_onnx_export_names_the_users_path_when_it_cannot_write(tiny_model, tmp_path):
+    (tmp_path / "file").write_text("x")
+    target = tmp_path / "file" / "model.onnx"
+    with pytest.raises(OSError, match=f"Cannot write '{target}'"):
+        tiny_model.to_onnx(str(target))
+    missing = tmp_path / "no" / "model.onnx"
+    with pytest.raises(OSError, match=f"Cannot write '{missing}'.*does not exist"):
+        tiny_model.to_onnx(str(missing))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -14,7 +14,7 @@ def test_a_decompression_bomb_is_refused_with_a_clear_error(tmp_path, monkeypatc
     path = tmp_path / "bomb.png"
     Image.new("L", (200, 200)).save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 40,000 pixels is more than twice the limit
-    with pytest.raises(ValueError, match="Refusing .*bomb.png.*decompression bomb.*MAX_IMAGE_PIXELS"):
+    with pytest.raises(ValueError, match="bomb.png.*decompression bomb.*MAX_IMAGE_PIXELS"):
         read_image(str(path), (1, 8, 8))
     with pytest.raises(ValueError, match="decompression bomb"):
         CNNClassifier(max_epochs=1).fit([str(path)] * 2, [0, 1])

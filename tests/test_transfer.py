@@ -187,7 +187,7 @@ def test_pickle_clone_and_grid_search_over_freeze_and_backbone(torch_home, rgb_b
     "params, pattern",
     [
         (dict(freeze="all"), "freeze must be"),
-        (dict(fine_tune_epochs=11), "fine_tune_epochs must be an integer from 0 to max_epochs=10"),
+        (dict(fine_tune_epochs=11), "fine_tune_epochs must be None or an integer from 0 to max_epochs=10"),
         (dict(backbone_lr_ratio=0), "backbone_lr_ratio must be a positive number"),
         (dict(input_size=(1, 32, 32)), r"input_size must be \(height, width\)"),
         (dict(weights=3), "weights must be None"),
@@ -248,3 +248,108 @@ def test_pretrained_listing():
     table = describe_backbones(pretrained=True).set_index("name")
     assert "IMAGENET1K_V2" in table.loc["resnet50", "weights"]
     assert table.loc["vit_b_16", "input_size"] == (224, 224)
+
+
+# -- issue #14: defaults never conflict; standard checkpoints keep their architecture ----------------
+
+
+@pytest.mark.parametrize("freeze", ["none", "backbone", 1])
+def test_defaults_never_conflict_with_a_small_max_epochs(freeze, rgb_blobs):
+    X, y = rgb_blobs
+    clf = TransferClassifier("simple_cnn", weights=None, freeze=freeze, max_epochs=1, batch_size=20, random_state=0)
+    clf.fit(X, y)
+    assert clf.fine_tune_epochs_ == 0
+    assert len(clf.history_) == 1
+
+
+def test_grid_over_freeze_with_small_max_epochs_fits_every_candidate(rgb_blobs):
+    X, y = rgb_blobs
+    search = GridSearchCV(
+        TransferClassifier("simple_cnn", weights=None, max_epochs=2, batch_size=20, random_state=0),
+        {"freeze": ["none", "backbone"]}, cv=2, error_score="raise",
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.fine_tune_epochs_ == (1 if search.best_params_["freeze"] == "backbone" else 0)
+
+
+def test_default_fine_tuning_is_the_second_half_and_a_set_value_wins(rgb_blobs):
+    X, y = rgb_blobs
+    half = TransferClassifier("simple_cnn", weights=None, freeze="backbone", max_epochs=3, batch_size=20, random_state=0)
+    assert half.fit(X, y).fine_tune_epochs_ == 1
+    assert half.set_params(fine_tune_epochs=3).fit(X, y).fine_tune_epochs_ == 3
+    with pytest.raises(ValueError, match="fine_tune_epochs must be None or an integer from 0 to max_epochs=3"):
+        half.set_params(fine_tune_epochs=4).fit(X, y)
+
+
+def test_a_standard_torchvision_checkpoint_path_keeps_its_architecture(tmp_path, monkeypatch, rgb_blobs):
+    """The file torchvision writes, passed by path, works on 12x12 images exactly as through its weights name."""
+    X, y = rgb_blobs
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    torch.manual_seed(0)
+    state = get_model("resnet18").state_dict()
+    cached = hub_checkpoint_path(get_model_weights("resnet18").IMAGENET1K_V1.url)
+    os.makedirs(os.path.dirname(cached))
+    torch.save(state, cached)
+    by_hand = str(tmp_path / "r18.pth")
+    torch.save(state, by_hand)
+    settings = dict(freeze="backbone", max_epochs=1, input_size=(64, 64), batch_size=30, random_state=0)
+    from_path = TransferClassifier("resnet18", weights=by_hand, **settings).fit(X, y)
+    from_name = TransferClassifier("resnet18", weights="IMAGENET1K_V1", **settings).fit(X, y)
+    conv1 = from_path.net_.module_.backbone.conv1
+    assert conv1.kernel_size == (7, 7) and torch.equal(conv1.weight, state["conv1.weight"])
+    assert from_path.net_.module_.input_size == (64, 64)
+    assert torch.allclose(from_path.net_.module_.mean.flatten(), from_name.net_.module_.mean.flatten())
+    np.testing.assert_allclose(from_path.predict_proba(X), from_name.predict_proba(X), atol=1e-6)
+    # its default input size is the pretrained one (224), as with the weights name
+    from sklearn_imgcls.data import as_image_data
+    from sklearn_imgcls.pretrained import build_pretrained_network
+
+    built = build_pretrained_network("resnet18", by_hand, as_image_data(X), 3)
+    assert built.network.input_size == (224, 224) and built.network.recipe["source"] == "torchvision"
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_save_weights_records_the_variant_it_was_trained_as(tmp_path, rgb_blobs, suffix):
+    """A ResNet trained from scratch on 12x12 images has the small-image stem; its file says so."""
+    X, y = rgb_blobs
+    source = CNNClassifier("resnet18", max_epochs=1, batch_size=30, random_state=0).fit(X, y)
+    assert source.net_.module_.backbone.conv1.kernel_size == (3, 3)
+    path = str(tmp_path / f"small_resnet{suffix}")
+    source.save_weights(path)
+    target = TransferClassifier("resnet18", weights=path, freeze="backbone", max_epochs=1, batch_size=30, random_state=0)
+    target.fit(X[::2], y[::2])  # trains and predicts on the recorded 12x12 variant
+    module = target.net_.module_
+    assert module.backbone.conv1.kernel_size == (3, 3) and module.input_size == (12, 12)
+    assert torch.equal(module.backbone.conv1.weight, source.net_.module_.backbone.conv1.weight)
+    assert target.predict(X).shape == (60,)
+    with pytest.raises(WeightsError, match="saved from backbone 'resnet18': not a resnet50 checkpoint"):
+        TransferClassifier("resnet50", weights=path, max_epochs=1).fit(X, y)
+
+
+def test_weights_files_without_a_recipe_still_load(tmp_path, rgb_blobs):
+    """Files written by save_weights before it recorded the recipe: rebuilt for the images, as before."""
+    X, y = rgb_blobs
+    source = CNNClassifier("bn_cnn", max_epochs=1, random_state=0).fit(X, y)
+    path = str(tmp_path / "old.pth")
+    torch.save({k: v for k, v in source.net_.module_.state_dict().items()}, path)
+    target = TransferClassifier("bn_cnn", weights=path, freeze="backbone", max_epochs=1, random_state=0).fit(X, y)
+    assert torch.equal(target.net_.module_.backbone.features[0].weight, source.net_.module_.backbone.features[0].weight)
+
+
+def test_save_weights_is_atomic_on_a_full_disk(tmp_path, monkeypatch, rgb_blobs):
+    import errno
+
+    X, y = rgb_blobs
+    source = CNNClassifier("simple_cnn", max_epochs=1, random_state=0).fit(X, y)
+    path = tmp_path / "w.pth"
+    source.save_weights(str(path))
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match=r"Cannot write .*w\.pth.*space"):
+        source.save_weights(str(path))
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth"]

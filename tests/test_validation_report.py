@@ -62,3 +62,41 @@ def test_arrays_nan_conflicting_duplicates_leakage_and_balance(digits):
     assert report.summary["imbalance_ratio"] == pytest.approx(np.bincount(y).max() / np.bincount(y).min())
     with pytest.raises(ValueError, match="200 images but y has 3"):
         validate(X, y[:3], image_shape=(1, 8, 8))
+
+
+def test_empty_mixed_and_unlabelled_inputs_are_explained(digits, tmp_path):
+    X, y = digits
+    with pytest.raises(ValueError, match="X is empty: found 0 images"):
+        validate(np.empty((0, 64), dtype=np.float32))
+    with pytest.raises(ValueError, match="X is empty"):
+        validate([])
+    with pytest.raises(ValueError, match="X_test is empty"):
+        validate(X[:5], X_test=np.empty((0, 8, 8)), image_shape=(1, 8, 8))
+    path = tmp_path / "a.png"
+    Image.fromarray((X[0].reshape(8, 8) * 255).astype(np.uint8)).save(path)
+    with pytest.raises(TypeError, match=r"X mixes file paths with other values \(item 1 is a ndarray.*only file paths"):
+        validate([str(path), X[1].reshape(8, 8)])
+    labels = np.array(y[:6], dtype=object)
+    labels[[2, 4]] = None
+    report = validate(X[:6], labels, image_shape=(1, 8, 8))
+    missing = report.issues.query("issue == 'missing_label'")["index"].tolist()
+    assert missing == [2, 4] and not report.usable[2] and report.usable.sum() == 4
+    assert report.summary["missing_labels"] == 2 and sum(report.summary["class_counts"].values()) == 4
+    assert all(type(k) is int for k in report.summary["class_counts"])  # plain values, not np.int64
+
+
+def test_16_bit_files_are_read_with_their_range_and_bit_depths_are_reported(digits, tmp_path):
+    X, _ = digits
+    paths = []
+    for i in range(4):
+        array = (X[i // 2].reshape(8, 8) * 255).astype(np.uint8)
+        paths.append(str(tmp_path / f"{i}.png"))
+        if i % 2:
+            array = array.astype(np.uint16) * 257  # 16-bit copy of the image before it (before: clipped to {0, 255})
+        Image.fromarray(array).save(paths[-1])
+    report = validate(paths)
+    issues = report.issues.set_index("index")
+    assert issues["issue"].tolist() == ["near_duplicate"] * 2
+    assert "image 0" in issues.loc[1, "detail"] and "image 2" in issues.loc[3, "detail"]
+    assert report.summary["modes"] == {"L": 2, "I;16": 2}
+    assert report.summary["bit_depths"] == {8: 2, 16: 2} and report.summary["mixed_bit_depths"] == 2
