@@ -236,6 +236,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     def _encode_labels(self, y: Any, n_images: int) -> tuple[np.ndarray, np.ndarray]:
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        if isinstance(y, (list, tuple)):  # before numpy turns [1, "cat"] into ["1", "cat"]
+            check_label_values(np.asarray(y, dtype=object).reshape(-1) if np.ndim(y) == 1 else np.asarray(y))
         y = column_or_1d(np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy(), warn=True)
         if len(y) != n_images:
             raise ValueError(f"X holds {n_images} images but y has {len(y)} labels; they must match.")
@@ -259,10 +261,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             unknown = set(self.class_weight) - set(classes.tolist())
             if unknown:
                 raise ValueError(
-                    f"class_weight names classes that are not in y: {sorted(map(repr, unknown))}. "
+                    f"class_weight names classes that are not in y: {sorted(unknown, key=repr)}. "
                     f"Classes in y: {classes.tolist()}."
                 )
             weights = [float(self.class_weight.get(c, 1.0)) for c in classes.tolist()]
+            bad = {c: w for c, w in zip(classes.tolist(), weights) if not (np.isfinite(w) and w > 0)}
+            if bad:
+                raise ValueError(f"class_weight must give every class a positive, finite weight; got {bad}. "
+                                 "Leave a class out of the dict for weight 1.")
         return torch.as_tensor(weights, dtype=torch.float32)
 
     def _build_network(self, data: ImageData, n_classes: int, settings: dict) -> tuple[nn.Module, list, dict]:

@@ -50,7 +50,8 @@ train/evaluate/predict decode every image first and stop naming all undecodable 
 --skip-invalid leaves them out instead (listed on stderr).
 --threads N sets torch's thread count (default: torch's, all cores); results with the same
 random_state repeat exactly only at the same thread count. tune gives each parallel fit N // n-jobs.
-exit codes: 0 success, 1 validate found issues, 2 user error, unreadable model file or disk problem.
+exit codes: 0 success, 1 validate found issues, 2 user error, unreadable model file or disk problem,
+  130 train stopped by Ctrl-C (model and checkpoint saved; add --resume).
 """
 
 

@@ -118,10 +118,13 @@ def train_command(data: str, out: str, kind: str = "cnn", backbone: str | None =
           f"saved to {out}")
     if epochs < estimator._param("max_epochs") and not estimator.early_stopping:
         print(f"stopped before max_epochs={estimator._param('max_epochs')}: checkpoint kept in {folder}; add --resume to continue")
-    else:
-        shutil.rmtree(folder, ignore_errors=True)
+        return INTERRUPTED  # the model is saved, but the run did not finish: scripts must be able to tell
+    shutil.rmtree(folder, ignore_errors=True)
     return 0
 
+
+#: exit code of a `train` run interrupted with Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
 _SHOWN = 50  # bad files named in one error line; `validate` lists them all
 

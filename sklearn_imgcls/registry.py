@@ -156,7 +156,7 @@ class Registry:
         close = difflib.get_close_matches(str(name), available, n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownComponentError(
-            f"Unknown {kind} {name!r}.{hint} Available {kind}s: {', '.join(available)}. "
+            f"Unknown {kind} {name!r}.{hint} Available {_plural(kind)}: {', '.join(available)}. "
             f"Plugins add more: see the README's plugin section."
         )
 
@@ -179,6 +179,11 @@ class Registry:
                 f"Accepted: {inspect.signature(spec.build)}."
             ) from None
         return spec.build(*args, **params)
+
+
+def _plural(kind: str) -> str:
+    """``"loss"`` -> ``"losses"``, ``"backbone"`` -> ``"backbones"``."""
+    return kind + ("es" if kind.endswith("s") else "s")
 
 
 @functools.lru_cache(maxsize=1)

@@ -163,10 +163,16 @@ def _load_file(path: str) -> LoadedWeights:
             if isinstance(state_dict, dict) and isinstance(state_dict.get(RECIPE_KEY), str):
                 recipe_text = state_dict.pop(RECIPE_KEY)
     except Exception as exc:  # unpickling refusals, corrupt files, wrong formats
+        import pickle
+
+        if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
+            # torch's own text goes on to suggest weights_only=False, i.e. running the file's code: not shown
+            reason = "it holds pickled Python objects besides tensors, which are never loaded"
+        else:
+            reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
         raise WeightsError(
-            f"Cannot load checkpoint {path!r} safely ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
-            f"Only tensors are loaded (weights_only=True); save a plain state dict with torch.save "
-            f"or safetensors."
+            f"Cannot load checkpoint {path!r} safely ({reason}). Only tensors are loaded (weights_only=True); "
+            f"save a plain state dict with torch.save or safetensors."
         ) from None
     for key in ("state_dict", "model", "module"):
         if isinstance(state_dict, dict) and isinstance(state_dict.get(key), dict):

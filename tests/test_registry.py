@@ -80,7 +80,11 @@ def test_wrong_spec_type_is_reported():
 
 
 def test_block_env_var_removes_named_plugins(monkeypatch, fresh_registry):
+    assert "lenet5" in get_registry().names("backbone")  # the example plugin is installed, so blocking is what removes it
     monkeypatch.setenv("SKLEARN_IMGCLS_BLOCK_PLUGINS", " sklearn_imgcls.builtin.torchvision_backbones ,example")
+    from sklearn_imgcls.registry import reset_registry
+
+    reset_registry()
     names = get_registry().names("backbone")
     assert "simple_cnn" in names
     assert "resnet18" not in names
@@ -141,3 +145,8 @@ def test_builtin_losses_match_torch_cross_entropy():
     assert torch.isclose(smoothed, torch.nn.functional.cross_entropy(logits, targets, label_smoothing=0.2))
     with pytest.raises(ValueError, match="smoothing"):
         sklearn_imgcls.build_loss("label_smoothing", smoothing=1.5)
+
+
+def test_unknown_loss_lists_the_available_losses_in_plain_english():
+    with pytest.raises(ValueError, match="Available losses: "):
+        get_registry().get("loss", "no_such_loss")

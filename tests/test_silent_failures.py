@@ -118,3 +118,23 @@ def test_same_seed_and_threads_give_the_same_predictions(digits):
     first = CNNClassifier(preset="fast", max_epochs=2, num_threads=1, random_state=0).fit(X, y)
     second = CNNClassifier(preset="fast", max_epochs=2, num_threads=1, random_state=0).fit(X, y)
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+
+
+def test_mixed_label_types_in_a_plain_list_are_refused_before_numpy_merges_them(digits):
+    X, y = digits
+    labels = [int(v) if i % 2 else str(v) for i, v in enumerate(y)]  # np.asarray would make them all strings
+    with pytest.raises(ValueError, match="y mixes label types"):
+        CNNClassifier(max_epochs=1).fit(X, labels)
+
+
+@pytest.mark.parametrize("weight", [-1.0, 0, float("nan")])
+def test_class_weight_values_must_be_positive(digits, weight):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"class_weight must give every class a positive, finite weight"):
+        CNNClassifier(max_epochs=1, class_weight={0: weight}).fit(X, y)
+
+
+def test_unknown_class_weight_names_are_plain_values(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"not in y: \['zz'\]"):
+        CNNClassifier(max_epochs=1, class_weight={"zz": 2}).fit(X, y)
