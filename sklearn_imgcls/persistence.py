@@ -413,6 +413,12 @@ def load(path: str | os.PathLike, device: str = "cpu"):
     path, device = os.fspath(path), P.check_device(device)
     metadata, tensors = _read(path)
     if metadata.get("format") != FORMAT:
+        from .weights import RECIPE_KEY
+
+        if RECIPE_KEY in metadata:
+            raise ValueError(f"{path!r} holds network weights written by save_weights(), not a whole model: use it as "
+                             f"TransferClassifier(backbone=..., weights={path!r}) or BackboneFeatures(..., weights=...); "
+                             f"load() reads files written by estimator.save().")
         raise ValueError(f"{path!r} was not written by sklearn_imgcls.save (format {metadata.get('format')!r}); "
                          f"load() reads files of format {FORMAT!r}.")
     name = metadata.get("estimator")

@@ -392,3 +392,16 @@ def test_damage_that_leaves_a_plausible_file_is_caught_by_the_checksum(saved, tm
     del header["__metadata__"]["checksum"]  # as written before the checksum was added: still loads
     _write_header(str(tmp_path / "old.safetensors"), header, data)
     assert (sklearn_imgcls.load(tmp_path / "old.safetensors").predict(X) == clf.predict(X)).all()
+
+
+def test_a_save_weights_file_given_to_load_points_to_transfer(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from sklearn_imgcls import CNNClassifier, load
+
+    X, y = load_digits(return_X_y=True)
+    model = CNNClassifier(preset="fast", max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    path = str(tmp_path / "w.safetensors")
+    model.save_weights(path)
+    with pytest.raises(ValueError, match=r"holds network weights written by save_weights\(\).*TransferClassifier"):
+        load(path)
