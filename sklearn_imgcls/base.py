@@ -33,6 +33,7 @@ from .labels import check_label_values, plain
 from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
 from .data import ImageData, as_image_data, channel_statistics, naming_invalid_files
 from .divergence import DivergenceGuard, non_finite_output_message
+from .errors import NonFiniteOutputError
 from .iterators import BatchIterator
 from .loader_workers import resolve_workers
 from .network import PRECISIONS, ImageNetwork, module_device
@@ -417,7 +418,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             probabilities = self._predicted_probabilities(data, views, batch_size, workers)
         finite = np.isfinite(probabilities).all(axis=1)
         if not finite.all():
-            raise ValueError(non_finite_output_message(np.flatnonzero(~finite), self.net_.module_, data))
+            raise NonFiniteOutputError(non_finite_output_message(np.flatnonzero(~finite), self.net_.module_, data))
         probabilities = probabilities.astype(np.float64)
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from skorch.dataset import Dataset
 
+from .errors import ImageInputError, ImageInputTypeError
 from .images import (
     ImageFileDataset,
     ImageReadError,
@@ -193,7 +194,7 @@ def check_image_shape(image_shape: Any) -> ImageShape | None:
     except (TypeError, ValueError):
         valid = False
     if not valid:
-        raise ValueError(
+        raise ImageInputError(
             f"image_shape must be (channels, height, width) or (height, width) of positive "
             f"integers, got {image_shape!r}."
         )
@@ -252,18 +253,18 @@ def as_image_data(
     """
     shape = fitted_shape or check_image_shape(image_shape)
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(
+        raise ImageInputTypeError(
             "Sparse data is not supported: images must be dense. Convert with X.toarray() first."
         )
     if _is_path(X):
-        raise TypeError(
+        raise ImageInputTypeError(
             f"X is a single path ({str(X)!r}); pass a list of image file paths, e.g. [{str(X)!r}]."
         )
     if hasattr(X, "to_numpy") and getattr(X, "ndim", 1) == 2:  # pandas DataFrame
         X = X.to_numpy()
     if isinstance(X, (list, tuple)) or (hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1):
         if len(X) == 0:
-            raise ValueError("X is empty: found 0 images, while at least 1 is required.")
+            raise ImageInputError("X is empty: found 0 images, while at least 1 is required.")
         first = _first(X)
         if _is_path(first):
             return _from_paths(X, shape)
@@ -279,7 +280,7 @@ def _from_paths(X: Any, shape: ImageShape | None) -> ImageData:
     paths = np.asarray([os.fspath(p) if _is_path(p) else p for p in X], dtype=object)
     bad = [i for i, p in enumerate(paths) if not isinstance(p, str)]
     if bad:
-        raise TypeError(
+        raise ImageInputTypeError(
             f"X mixes file paths with other values (item {bad[0]} is {paths[bad[0]]!r}); "
             f"pass only paths, or only arrays."
         )
@@ -290,7 +291,7 @@ def _from_paths(X: Any, shape: ImageShape | None) -> ImageData:
 def _from_pil(X: Any, shape: ImageShape | None) -> ImageData:
     images = list(X)
     if not all(_is_pil(im) for im in images):
-        raise TypeError("X mixes PIL images with other values; pass only PIL images.")
+        raise ImageInputTypeError("X mixes PIL images with other values; pass only PIL images.")
     if shape is None:
         first = images[0]
         shape = (1 if image_channels(first) == 1 else 3, first.height, first.width)
@@ -319,14 +320,14 @@ def _channels_last(array: np.ndarray, shape: ImageShape | None) -> bool:
             return False
         if dims == (shape[1], shape[2], shape[0]):
             return True
-        raise ValueError(
+        raise ImageInputError(
             f"X holds images of shape {dims}, which matches image_shape={shape} neither as "
             f"(C, H, W) nor as (H, W, C). Fix image_shape or the data."
         )
     first, last = dims[0] in (1, 3, 4), dims[2] in (1, 3, 4)
     if first or not last:
         if not first:
-            raise ValueError(
+            raise ImageInputError(
                 f"Cannot tell which axis of the image shape {dims} holds the channels (expected "
                 f"1, 3 or 4 in the first or last place). Pass image_shape=(C, H, W)."
             )
@@ -339,34 +340,34 @@ def _from_array(array: np.ndarray, shape: ImageShape | None, fitted_by: str | No
         try:
             array = array.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
+            raise ImageInputTypeError(
                 f"X must hold numbers (images) or image file paths; got an array of dtype "
                 f"{array.dtype} whose values cannot be read as numbers ({exc})."
             ) from None
     if array.dtype.kind == "c":
-        raise ValueError("Complex data not supported: X holds complex numbers; images must be real-valued.")
+        raise ImageInputError("Complex data not supported: X holds complex numbers; images must be real-valued.")
     if array.ndim < 2 or array.ndim > 4:
-        raise ValueError(
+        raise ImageInputError(
             f"Expected a 2D array of flattened images, (n, H, W), (n, C, H, W) or (n, H, W, C) "
             f"images, got a {array.ndim}D array of shape {array.shape} instead. Reshape your "
             f"data, e.g. X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for one image."
         )
     if array.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is required.")
+        raise ImageInputError(f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is required.")
     n_columns = None
     if array.ndim == 2:
         n_columns = array.shape[1]
         if n_columns == 0:
-            raise ValueError(f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is required.")
+            raise ImageInputError(f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is required.")
         if shape is None:
             shape = _infer_flat_shape(n_columns)
         elif math.prod(shape) != n_columns:
             if fitted_by:
-                raise ValueError(
+                raise ImageInputError(
                     f"X has {n_columns} features, but {fitted_by} is expecting "
                     f"{math.prod(shape)} features as input (images of shape {shape})."
                 )
-            raise ValueError(
+            raise ImageInputError(
                 f"image_shape={shape} describes {math.prod(shape)} values per image, but X has "
                 f"{n_columns} columns. Pass the (channels, height, width) the rows were "
                 f"flattened from."
@@ -374,7 +375,7 @@ def _from_array(array: np.ndarray, shape: ImageShape | None, fitted_by: str | No
         array = array.reshape(-1, *shape)
     elif array.ndim == 3:
         if shape is not None and (1, *array.shape[1:]) != shape:
-            raise ValueError(
+            raise ImageInputError(
                 f"X holds grayscale images of shape {array.shape[1:]}, but image_shape is {shape}."
             )
         array = array[:, None]
@@ -385,7 +386,7 @@ def _from_array(array: np.ndarray, shape: ImageShape | None, fitted_by: str | No
         finite = np.isfinite(array).reshape(len(array), -1).all(axis=1)
         if not finite.all():
             bad = np.flatnonzero(~finite)
-            raise ValueError(
+            raise ImageInputError(
                 f"Input X contains NaN or infinity in {len(bad)} image(s) (first at index "
                 f"{bad[0]}). Remove or impute those values first."
             )

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from skorch.dataset import Dataset
 
+from .errors import ImageInputError
+
 __all__ = [
     "MAX_PIXELS", "MAX_PIXELS_ENV", "MODES", "ImageFileDataset", "ImageReadError", "InvalidImagesError",
     "check_files_exist", "collate_images", "find_invalid_images", "image_bit_depth", "image_channels", "image_to_array", "max_pixels",
@@ -312,7 +314,7 @@ def check_files_exist(paths: Sequence[str]) -> None:
     if missing:
         shown = ", ".join(repr(p) for p in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise ValueError(f"{len(missing)} image file(s) not found: {shown}{more}.")
+        raise ImageInputError(f"{len(missing)} image file(s) not found: {shown}{more}.")
 
 
 def stack_images(arrays: Sequence[Any]) -> torch.Tensor:
