@@ -197,7 +197,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """
     path = os.fspath(path)
     with _partial(path, folder_kind=False) as (temporary, fd):
+        mode = os.stat(temporary).st_mode & 0o7777  # the old file's permissions, or the umask's
         yield temporary
+        os.chmod(temporary, mode)  # writers that recreate the file (safetensors) leave it 0600
         _fsync(temporary)
         if os.name == "nt":  # Windows cannot rename a file that is open
             os.close(fd)

@@ -31,6 +31,7 @@ from torch import nn
 from . import params as P
 from .labels import check_label_values, plain
 from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
+from .checkpoints import describe_training
 from .data import ImageData, as_image_data, channel_statistics, naming_invalid_files
 from .divergence import DivergenceGuard, non_finite_output_message
 from .errors import NonFiniteOutputError
@@ -114,8 +115,6 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         with torch_threads(getattr(self, "num_threads", None)):
             with self._training_session(X, y, sample_weight=sample_weight) as (net, data, classes, y_encoded, weights):
                 dataset = data.dataset(torch.as_tensor(y_encoded), weights)
-                from .checkpoints import describe_training
-
                 describe_training(net, self, classes, y_encoded, data.image_shape)  # what TrainingCheckpoint records
                 with naming_invalid_files(data):  # one unreadable file: name every one, from any DataLoader worker
                     if resume_from is None:

@@ -40,7 +40,7 @@ import torch
 from skorch.callbacks import Checkpoint, PrintLog
 from skorch.history import History
 
-from .atomic import atomic_folder, atomic_path, remove_stale_partials
+from .atomic import atomic_folder, remove_stale_partials, write_bytes_atomically
 from .schedules import LRSchedule
 
 __all__ = ["FORMAT_VERSION", "TrainingCheckpoint", "describe_training", "restore_checkpoint", "training_fingerprint"]
@@ -214,8 +214,8 @@ class TrainingCheckpoint(Checkpoint):
         with atomic_folder(os.path.join(self.dirname, name)) as temporary:
             for file_name, data in files.items():
                 _write_file(os.path.join(temporary, file_name), data)
-        with atomic_path(os.path.join(self.dirname, _POINTER)) as temporary, open(temporary, "w") as handle:
-            json.dump({"format": FORMAT_VERSION, "latest": name}, handle)
+        write_bytes_atomically(os.path.join(self.dirname, _POINTER),
+                               json.dumps({"format": FORMAT_VERSION, "latest": name}).encode())
         for entry in os.listdir(self.dirname):
             if _EPOCH.match(entry) and entry != name:
                 shutil.rmtree(os.path.join(self.dirname, entry), ignore_errors=True)

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .labels import plain
+
 __all__ = ["checkpoint_callback", "compare_command", "evaluate_command", "export_command", "parse_params",
            "fit_threads", "predict_command", "train_command", "tune_command", "validate_command"]
 
@@ -151,23 +153,14 @@ def _invalid_paths(paths: Sequence[str], skip_invalid: bool) -> set[str]:
 
 def _load_data(spec: str, skip_invalid: bool = False):
     """``load_dataset(spec)``, with every undecodable image file named at once, or left out with ``skip_invalid``."""
-    import warnings
+    from .datasets import load_dataset
 
-    from .datasets import InvalidImagesWarning, load_dataset
-
-    if not skip_invalid:
-        X, y, shape = load_dataset(spec)
-        if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":  # file paths, decoded lazily: check them now
-            _invalid_paths(X.tolist(), skip_invalid=False)
-        return X, y, shape
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        X, y, shape = load_dataset(spec, skip_invalid=True)
-    for warning in caught:
-        if issubclass(warning.category, InvalidImagesWarning):
-            _warn(f"skipped {_invalid_report(warning.message.invalid)}.")
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    X, y, shape = load_dataset(spec)
+    if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":  # file paths, decoded lazily: check them now
+        bad = _invalid_paths(X.tolist(), skip_invalid)
+        if bad:
+            keep = np.array([path not in bad for path in X.tolist()], dtype=bool)
+            X, y = X[keep], y[keep]
     return X, y, shape
 
 
@@ -319,7 +312,7 @@ def tune_command(data: str, grid: str, kind: str = "cnn", params: Sequence[str] 
             search.fit(X, y)
     else:
         raise ValueError(f"--backend must be 'loky' or 'dask', got {backend!r}.")
-    print(f"best score {search.best_score_:.4f} with {json.dumps(_plain(search.best_params_), default=str)}")
+    print(f"best score {search.best_score_:.4f} with {json.dumps(plain(search.best_params_), default=str)}")
     import pandas as pd
 
     results = pd.DataFrame(search.cv_results_)
@@ -351,15 +344,6 @@ def export_command(model: str, onnx_path: str, allow_pickle: bool = False) -> in
     return 0
 
 
-def _plain(value: Any) -> Any:
-    """Numpy scalars and containers of them as plain Python values, for printing."""
-    if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def validate_command(data: str, test: str | None = None) -> int:
     """Print :func:`~sklearn_imgcls.validation_report.validate`'s report on ``data`` (and ``test``).
 
@@ -381,7 +365,7 @@ def validate_command(data: str, test: str | None = None) -> int:
         X_test = load_dataset(test)[0]
     report = validate(X, y, X_test=X_test, image_shape=shape)
     for key, value in report.summary.items():
-        print(f"{key}: {_plain(value)}")
+        print(f"{key}: {plain(value)}")
     if len(report.issues) == 0:
         print("no issues")
         return 0

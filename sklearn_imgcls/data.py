@@ -43,13 +43,10 @@ from .images import (
     probe_image_shape,
     read_image,
     stack_images,
+    to_float_images,
 )
 from .loader_workers import make_loader
 
-
-def to_float_images(images: torch.Tensor) -> torch.Tensor:
-    """A float32 batch in the units the networks use: uint8 pixels scaled to ``[0, 1]``, floats as they are."""
-    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
 
 __all__ = ["ImageData", "as_image_data", "channel_statistics", "check_image_shape", "naming_invalid_files"]
 

@@ -36,7 +36,7 @@ __all__ = [
     "MAX_PIXELS", "MAX_PIXELS_ENV", "MODES", "ImageFileDataset", "ImageReadError", "InvalidImagesError",
     "check_files_exist", "collate_images", "find_invalid_images", "image_bit_depth", "image_channels", "image_to_array", "max_pixels",
     "open_image",
-    "probe_image_shape", "read_image", "stack_images",
+    "pixel_divisor", "probe_image_shape", "read_image", "stack_images", "to_float_images",
 ]
 
 #: channel count -> Pillow mode the image is converted to
@@ -181,7 +181,7 @@ def probe_image_shape(path: str) -> tuple[int, int, int]:
         return image_channels(image), height, width
 
 
-def _divisor(image) -> float | None:
+def pixel_divisor(image) -> float | None:
     """What the pixels are divided by to reach ``[0, 1]``; None for 8-bit images.
 
     Read from the mode and, for mode ``I``, from the file format and the raw
@@ -204,7 +204,7 @@ def image_bit_depth(image) -> int:
     """Bits per sample of an opened (not yet loaded) PIL image: 8, 16 or 32 (``I`` and float ``F``)."""
     if image.mode == "F":
         return 32
-    divisor = _divisor(image)
+    divisor = pixel_divisor(image)
     return 8 if divisor is None else (16 if divisor < 2**16 else 32)
 
 
@@ -221,7 +221,7 @@ def image_to_array(image, image_shape: tuple[int, int, int], divisor: float | No
     channels, height, width = image_shape
     if channels not in MODES:
         raise ValueError(f"Image files can be read as 1, 3 or 4 channels; image_shape asks for {channels}.")
-    divisor = divisor if divisor is not None else _divisor(image)
+    divisor = divisor if divisor is not None else pixel_divisor(image)
     if divisor is None:
         target = MODES[channels]
         if image.mode not in ("L", "RGB", target):  # palette, alpha, CMYK...: convert at full size
@@ -261,7 +261,7 @@ def read_image(path: str, image_shape: tuple[int, int, int]) -> np.ndarray:
         raise ValueError(f"Image files can be read as 1, 3 or 4 channels; image_shape asks for {channels}.")
     with open_image(path) as image:
         try:
-            divisor = _divisor(image)
+            divisor = pixel_divisor(image)
             if image.format == "JPEG":
                 swapped = image.getexif().get(_ORIENTATION) in _SWAPPED
                 image.draft(None, (height, width) if swapped else (width, height))
@@ -317,6 +317,11 @@ def check_files_exist(paths: Sequence[str]) -> None:
         raise ImageInputError(f"{len(missing)} image file(s) not found: {shown}{more}.")
 
 
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """A float32 batch in the units the networks use: uint8 pixels scaled to ``[0, 1]``, floats as they are."""
+    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+
+
 def stack_images(arrays: Sequence[Any]) -> torch.Tensor:
     """Stack ``(C, H, W)`` images into one tensor of one dtype.
 
@@ -325,7 +330,7 @@ def stack_images(arrays: Sequence[Any]) -> torch.Tensor:
     """
     tensors = [torch.as_tensor(a) for a in arrays]
     if len({t.dtype for t in tensors}) > 1 or (tensors and tensors[0].dtype != torch.uint8):
-        tensors = [t.float().div_(255) if t.dtype == torch.uint8 else t.float() for t in tensors]
+        tensors = [to_float_images(t) for t in tensors]
     return torch.stack(tensors)
 
 
@@ -344,7 +349,7 @@ def collate_images(batch: list) -> Any:
 
     images = [image_of(item) for item in batch]
     if all(isinstance(x, torch.Tensor) for x in images) and len({x.dtype for x in images}) > 1:
-        floats = [x.float().div_(255) if x.dtype == torch.uint8 else x.float() for x in images]
+        floats = [to_float_images(x) for x in images]
         batch = [
             ({**item[0], "images": f} if isinstance(item[0], dict) else f, *item[1:])
             for item, f in zip(batch, floats)

@@ -18,7 +18,12 @@ __all__ = ["check_label_values", "plain"]
 
 
 def plain(value: Any) -> Any:
-    """``value`` as a plain Python value (``np.str_('cat')`` -> ``'cat'``, ``np.int64(3)`` -> ``3``)."""
+    """``value`` as a plain Python value (``np.str_('cat')`` -> ``'cat'``, ``np.int64(3)`` -> ``3``), inside dicts,
+    lists and tuples too."""
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
     return value.item() if isinstance(value, np.generic) else value
 
 

@@ -172,15 +172,12 @@ def save_model_file(estimator: Any, path: str, allow_pickle: bool = False) -> st
     kind = output_format(path, allow_pickle)
     if estimator.get_params(deep=False).get("callbacks") is not None:
         estimator.set_params(callbacks=None)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with atomic_path(path) as temporary:
-        mode = os.stat(temporary).st_mode & 0o7777  # what atomic_path chose: the old file's, or the umask's
-        if kind == "pickle":
-            import joblib
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if kind == "pickle":
+        import joblib
 
+        with atomic_path(path) as temporary:
             joblib.dump(estimator, temporary)
-        else:
-            estimator.save(temporary)
-        os.chmod(temporary, mode)  # safetensors recreates the file as 0600
+    else:
+        estimator.save(path)  # atomic itself
     return kind

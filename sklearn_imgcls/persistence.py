@@ -110,19 +110,9 @@ def _recipe(estimator: Any) -> dict:
 
 def _rebuild(recipe: dict) -> torch.nn.Module:
     from .network import ImageNetwork
-    from .pretrained import replace_head
-    from .registry import get_registry
+    from .pretrained import build_from_recipe
 
-    if recipe["source"] == "torchvision":
-        from torchvision.models import get_model
-
-        model = get_model(recipe["backbone"], weights=None)
-    else:
-        outputs = recipe["num_outputs"] if not recipe["replace_head"] else 1
-        model = get_registry().build("backbone", recipe["backbone"], recipe["build_channels"], outputs,
-                                     tuple(recipe["build_size"]), **recipe["backbone_params"])
-    if recipe["replace_head"]:
-        replace_head(model, recipe["num_outputs"])
+    model = build_from_recipe(recipe)
     channels = recipe["network_in_channels"] or recipe["build_channels"]
     size = recipe["network_input_size"]
     return ImageNetwork(model, torch.zeros(channels), torch.ones(channels), in_channels=recipe["network_in_channels"],
@@ -184,9 +174,7 @@ def save(estimator: Any, path: str | os.PathLike) -> str:
     module.backbone.to(memory_format=torch.contiguous_format)  # safetensors stores contiguous tensors
     try:
         with atomic_path(path) as temporary:
-            mode = os.stat(temporary).st_mode & 0o7777  # the old file's permissions, or the umask's
             save_model(module, temporary, metadata=metadata)
-            os.chmod(temporary, mode)  # safetensors recreates the file with its own permissions
     finally:
         if channels_last:
             module.backbone.to(memory_format=torch.channels_last)

@@ -21,7 +21,8 @@ from .network import ImageNetwork
 from .registry import get_registry
 from .weights import LoadedWeights, WeightsError, is_checkpoint_path, load_weights
 
-__all__ = ["PretrainedNetwork", "Unfreeze", "apply_freeze", "build_pretrained_network", "leading_blocks", "replace_head"]
+__all__ = ["PretrainedNetwork", "Unfreeze", "apply_freeze", "build_from_recipe", "build_pretrained_network", "leading_blocks",
+           "replace_head"]
 
 
 @dataclass
@@ -92,18 +93,35 @@ def _rebuild_recorded(loaded: LoadedWeights, backbone: str) -> tuple[nn.Module, 
     try:
         channels = int(recipe["build_channels"])
         size = tuple(int(v) for v in recipe["build_size"])
-        outputs = int(recipe["num_outputs"])
-        params = dict(recipe.get("backbone_params") or {})
+        model = build_from_recipe({**recipe, "build_channels": channels, "build_size": size,
+                                   "num_outputs": int(recipe["num_outputs"]),
+                                   "replace_head": bool(recipe.get("replace_head", False)),
+                                   "backbone_params": dict(recipe.get("backbone_params") or {})})
     except (KeyError, TypeError, ValueError):
         raise WeightsError(f"The weights from {loaded.source} carry an incomplete build recipe; save them again.") from None
-    if recipe.get("source") == "torchvision":
-        from torchvision.models import get_model
-
-        model = get_model(backbone, weights=None, num_classes=outputs)
-    else:
-        model = get_registry().build("backbone", backbone, channels, outputs, size, **params)
     _load_into(model, loaded)
     return model, channels, size
+
+
+def build_from_recipe(recipe: dict) -> nn.Module:
+    """The backbone, head included, that a build recipe describes (``ImageNetwork.recipe``), without weights.
+
+    ``source="torchvision"`` is torchvision's unadapted architecture,
+    ``"registry"`` the registry's builder for ``build_channels`` and
+    ``build_size``; with ``replace_head`` the head is then resized to
+    ``num_outputs`` as :func:`replace_head` does in training.
+    """
+    if recipe["source"] == "torchvision":
+        from torchvision.models import get_model
+
+        model = get_model(recipe["backbone"], weights=None)
+    else:
+        outputs = 1 if recipe["replace_head"] else recipe["num_outputs"]
+        model = get_registry().build("backbone", recipe["backbone"], recipe["build_channels"], outputs,
+                                     tuple(recipe["build_size"]), **(recipe["backbone_params"] or {}))
+    if recipe["replace_head"]:
+        replace_head(model, recipe["num_outputs"])
+    return model
 
 
 def _standard_architecture(backbone: str, loaded: LoadedWeights) -> tuple[nn.Module, LoadedWeights]:

@@ -72,10 +72,10 @@ def _decode_one(path: str) -> tuple[np.ndarray, dict]:
     """Decode one file: ``(gray float32 in [0, 1] at <= ~2 x 256 px, info)``; ImageReadError when it cannot."""
     from PIL import Image, ImageOps
 
-    from .images import ImageReadError, image_bit_depth, open_image
+    from .images import ImageReadError, image_bit_depth, open_image, pixel_divisor
 
     with open_image(path) as image:
-        mode, depth = image.mode, image_bit_depth(image)
+        mode, depth, divisor = image.mode, image_bit_depth(image), pixel_divisor(image)
         try:
             ImageOps.exif_transpose(image, in_place=True)
             image.load()
@@ -83,7 +83,6 @@ def _decode_one(path: str) -> tuple[np.ndarray, dict]:
             for top in range(0, image.height, 256):  # in strips: no second full-size copy
                 digest.update(image.crop((0, top, image.width, min(image.height, top + 256))).tobytes())
             digest = digest.hexdigest()
-            divisor = {16: 65535.0, 32: float(2**31 - 1)}.get(depth) if mode != "F" else 1.0
             if divisor is None:
                 gray, scale = (image if image.mode == "L" else image.convert("L")), 255.0
             else:

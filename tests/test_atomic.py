@@ -44,6 +44,19 @@ def test_new_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_path)
     assert os.stat(tmp_path / "a.bin").st_mode & 0o777 == 0o640
 
 
+def test_a_writer_that_recreates_the_file_privately_still_gives_the_usual_permissions(tmp_path):
+    """safetensors (and others) delete and recreate the file they are given, as 0600."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    target = tmp_path / "model.safetensors"
+    with atomic_path(target) as temporary:
+        os.remove(temporary)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"data")
+        os.close(fd)
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_a_full_disk_keeps_the_old_file_and_names_the_target(tmp_path):
     target = tmp_path / "model.joblib"
     target.write_bytes(b"old")
