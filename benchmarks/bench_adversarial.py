@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from fashion_mnist import load_fashion_mnist  # noqa: E402
 
 from sklearn_imgcls import CNNClassifier  # noqa: E402
-from sklearn_imgcls.commands import parse_params  # noqa: E402
+from sklearn_imgcls.cli.commands import parse_params  # noqa: E402
 from sklearn_imgcls.robustness import pgd  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 For ``simple_cnn`` (the ``fast`` preset) and the default ``bn_cnn`` recipe,
 times Adam training steps on random 28x28 uint8 batches through
-:class:`~sklearn_imgcls.network.ImageNetwork` with every combination of
+:class:`~sklearn_imgcls._core.network.ImageNetwork` with every combination of
 ``precision`` (fp32 / bf16 autocast) and ``channels_last``, and with
 ``compile=True`` for the default settings. Modes alternate within each
 repeat, so machine noise hits all of them alike; the median images/s is
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from sklearn_imgcls import build_backbone
-from sklearn_imgcls.network import ImageNetwork, autocast_dtype
+from sklearn_imgcls._core.network import ImageNetwork, autocast_dtype
 from sklearn_imgcls.presets import PRESETS
 
 MODES = [("fp32", False, False), ("fp32", True, False), ("bf16", False, False), ("bf16", True, False)]

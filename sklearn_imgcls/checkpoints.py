@@ -6,13 +6,13 @@ writes, after every epoch, one complete set into ``<dirname>/epoch-NNNN/``::
     params.pt  optimizer.pt  criterion.pt  history.json  state.pt  manifest.json
 
 The set is written into a temporary folder and renamed into place
-(:func:`sklearn_imgcls.atomic.atomic_folder`); then ``latest.json`` is
+(:func:`sklearn_imgcls._core.atomic.atomic_folder`); then ``latest.json`` is
 switched to it atomically and older sets are removed. A crash or ``kill -9``
 at any moment leaves the previous complete set in force. ``state.pt`` holds
 what makes a resumed fit continue *exactly* as an uninterrupted one would: the
 state of the training iterator's :class:`torch.Generator` (shuffling,
 sampling, augmentation) and of torch's global RNG (dropout). The learning-rate
-schedule (:class:`~sklearn_imgcls.schedules.LRSchedule`) re-derives its
+schedule (:class:`~sklearn_imgcls._core.schedules.LRSchedule`) re-derives its
 position from the restored history. ``manifest.json`` records the format
 version, the epoch count, a SHA-256 checksum of every file and a fingerprint
 of the training (the estimator's parameters that shape it, the classes, the
@@ -40,8 +40,8 @@ import torch
 from skorch.callbacks import Checkpoint, PrintLog
 from skorch.history import History
 
-from .atomic import atomic_folder, remove_stale_partials, write_bytes_atomically
-from .schedules import LRSchedule
+from ._core.atomic import atomic_folder, remove_stale_partials, write_bytes_atomically
+from ._core.schedules import LRSchedule
 
 __all__ = ["FORMAT_VERSION", "TrainingCheckpoint", "describe_training", "restore_checkpoint", "training_fingerprint"]
 
@@ -402,7 +402,7 @@ def _restore_state(net: Any, folder: str, state: dict, manifest: dict) -> None:
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
     if "grad_scaler" in state:
-        from .network import module_device
+        from ._core.network import module_device
 
         net.grad_scaler_ = torch.amp.GradScaler(module_device(net.module_).type)
         net.grad_scaler_.load_state_dict(state["grad_scaler"])

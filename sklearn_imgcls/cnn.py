@@ -6,10 +6,10 @@ from typing import Any
 
 from torch import nn
 
-from .base import BaseImageClassifier
-from .params import check_dict
+from ._core.base import BaseImageClassifier
+from ._core.params import check_dict
 from .presets import PRESET_PARAMS, preset_value
-from .registry import get_registry
+from .plugin.registry import get_registry
 
 __all__ = ["CNNClassifier"]
 
@@ -57,7 +57,7 @@ class CNNClassifier(BaseImageClassifier):
         Learning rate (the peak rate under a one-cycle schedule); *preset*.
     lr_schedule : {"onecycle", "cosine", "constant"} or None, default=None
         Learning rate over the fit, stepped every batch; *preset*. See
-        :mod:`sklearn_imgcls.schedules`.
+        :mod:`sklearn_imgcls._core.schedules`.
     batch_size : int or None, default=None
         Images per training batch (prediction uses larger batches for small
         images); *preset*.
@@ -118,7 +118,7 @@ class CNNClassifier(BaseImageClassifier):
         (restored afterwards). None keeps the process's setting: all cores, or
         ``cores // n_jobs`` inside ``GridSearchCV(n_jobs=...)`` on loky. Set
         it for results that repeat exactly across machines and backends (see
-        :mod:`sklearn_imgcls.threads`).
+        :mod:`sklearn_imgcls._core.threads`).
     random_state : int, RandomState or None, default=None
         Seed for weights, shuffling, splitting and augmentation: the same
         seed and the same thread count give the same predictions on CPU.

@@ -53,7 +53,7 @@ class InvalidImagesWarning(UserWarning):
 
 
 def drop_invalid_images(paths, labels) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
-    """Leave out the files that cannot be decoded (see :func:`sklearn_imgcls.images.find_invalid_images`).
+    """Leave out the files that cannot be decoded (see :func:`sklearn_imgcls._core.images.find_invalid_images`).
 
     Returns
     -------
@@ -62,7 +62,7 @@ def drop_invalid_images(paths, labels) -> tuple[np.ndarray, np.ndarray, list[tup
     invalid : list of (str, str)
         ``(path, reason)`` of every file left out.
     """
-    from .images import find_invalid_images
+    from ._core.images import find_invalid_images
 
     paths, labels = np.asarray(paths), np.asarray(labels)
     invalid = find_invalid_images(paths.tolist())

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .data import as_image_data, to_float_images
-from .network import float32_compute, module_device
-from .registry import get_registry
+from ._core.data import as_image_data, to_float_images
+from ._core.network import float32_compute, module_device
+from .plugin.registry import get_registry
 
 __all__ = ["find_target_layer", "grad_cam", "occlusion_sensitivity"]
 

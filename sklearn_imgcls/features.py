@@ -9,11 +9,11 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import params as P
-from .data import as_image_data
-from .network import module_device
-from .pretrained import build_pretrained_network
-from .registry import get_registry
+from ._core import params as P
+from ._core.data import as_image_data
+from ._core.network import module_device
+from ._core.pretrained import build_pretrained_network
+from .plugin.registry import get_registry
 
 __all__ = ["BackboneFeatures"]
 

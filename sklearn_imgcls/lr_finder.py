@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .network import module_device
+from ._core.network import module_device
 
 __all__ = ["LRFinderResult", "plot_lr_find", "run_lr_range_test"]
 

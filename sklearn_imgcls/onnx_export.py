@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .network import float32_compute
+from ._core.network import float32_compute
 
 __all__ = ["export_onnx"]
 
@@ -51,7 +51,7 @@ def export_onnx(estimator: Any, path: str) -> str:
     OSError
         When ``path`` cannot be written, naming ``path``.
     """
-    from .atomic import atomic_path
+    from ._core.atomic import atomic_path
 
     check_is_fitted(estimator)
     try:

@@ -85,8 +85,8 @@ def _recipe(estimator: Any) -> dict:
     recorded = getattr(network, "recipe", None)  # what the estimator built, where it says so
     if isinstance(recorded, dict) and set(recorded) == _RECIPE_KEYS:
         return dict(recorded)
-    from .pretrained import _first_conv_channels
-    from .weights import is_checkpoint_path
+    from ._core.pretrained import _first_conv_channels
+    from ._core.weights import is_checkpoint_path
 
     channels, height, width = estimator.image_shape_
     recipe = {
@@ -109,8 +109,8 @@ def _recipe(estimator: Any) -> dict:
 
 
 def _rebuild(recipe: dict) -> torch.nn.Module:
-    from .network import ImageNetwork
-    from .pretrained import build_from_recipe
+    from ._core.network import ImageNetwork
+    from ._core.pretrained import build_from_recipe
 
     model = build_from_recipe(recipe)
     channels = recipe["network_in_channels"] or recipe["build_channels"]
@@ -122,7 +122,7 @@ def _rebuild(recipe: dict) -> torch.nn.Module:
 def save(estimator: Any, path: str | os.PathLike) -> str:
     """Write a fitted :class:`~sklearn_imgcls.CNNClassifier` or :class:`~sklearn_imgcls.TransferClassifier` to ``path``.
 
-    The file is written atomically (:func:`sklearn_imgcls.atomic.atomic_path`):
+    The file is written atomically (:func:`sklearn_imgcls._core.atomic.atomic_path`):
     a failed or interrupted save leaves an existing file at ``path`` as it was.
 
     Parameters
@@ -140,7 +140,7 @@ def save(estimator: Any, path: str | os.PathLike) -> str:
     """
     from safetensors.torch import save_model
 
-    from .atomic import atomic_path
+    from ._core.atomic import atomic_path
 
     check_is_fitted(estimator)
     name = type(estimator).__name__
@@ -213,7 +213,7 @@ def _field(metadata: dict, key: str) -> Any:
 
 def _check_params(cls: type, params: Any, image_shape: tuple) -> Any:
     """The estimator ``cls(**params)``, its parameters checked as ``fit`` checks them."""
-    from .data import check_image_shape
+    from ._core.data import check_image_shape
 
     if not isinstance(params, dict):
         raise _FieldError("params", f"a JSON object of parameters is needed, not {type(params).__name__}")
@@ -355,7 +355,7 @@ def _read(path: str) -> tuple[dict, dict[str, torch.Tensor]]:
     """The metadata and tensors of a safetensors file (on the CPU)."""
     from safetensors import safe_open
 
-    from .model_files import detect_format
+    from .cli.model_files import detect_format
 
     kind = detect_format(path)  # missing, a folder, empty, truncated, an image, text: a ValueError naming it
     if kind != "safetensors":
@@ -392,16 +392,16 @@ def load(path: str | os.PathLike, device: str = "cpu"):
     """
     from skorch.history import History
 
-    from . import params as P
-    from .base import _softmax
-    from .skorch_net import ImageNeuralNet
+    from ._core import params as P
+    from ._core.base import _softmax
+    from ._core.net import ImageNeuralNet
 
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}.")
     path, device = os.fspath(path), P.check_device(device)
     metadata, tensors = _read(path)
     if metadata.get("format") != FORMAT:
-        from .weights import RECIPE_KEY
+        from ._core.weights import RECIPE_KEY
 
         if RECIPE_KEY in metadata:
             raise ValueError(f"{path!r} holds network weights written by save_weights(), not a whole model: use it as "

@@ -160,13 +160,13 @@ def plot_class_distribution(y: Any, y_test: Any = None):
 
 
 def _display_images(estimator: Any, X: Any, indices: np.ndarray) -> np.ndarray:
-    from .data import as_image_data
+    from ._core.data import as_image_data
 
     data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
     if data.in_memory:
         images = data.tensor[indices]
     else:
-        from .images import read_image, stack_images
+        from ._core.images import read_image, stack_images
 
         images = stack_images([read_image(data.paths[i], data.image_shape) for i in indices])
     images = images.float().numpy()
@@ -280,10 +280,10 @@ def plot_augmentations(
     import torch
 
     from .builtin.augmentations import PRESETS
-    from .data import as_image_data, to_float_images
-    from .iterators import augment_batch
-    from .params import check_augment, check_int
-    from .registry import ComponentChain
+    from ._core.data import as_image_data, to_float_images
+    from ._core.iterators import augment_batch
+    from ._core.params import check_augment, check_int
+    from .plugin.registry import ComponentChain
 
     plt = _pyplot()
     n_images, n_views = check_int("n_images", n_images), check_int("n_views", n_views)

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from .network import module_device
+from ._core.network import module_device
 from .validation_report import ValidationReport, validate
 
 __all__ = ["ValidationReport", "embeddings", "find_label_issues", "find_outliers", "validate"]
@@ -85,7 +85,7 @@ def embeddings(source: Any, X: Any, image_shape: Any = None) -> np.ndarray:
 
 
 def _penultimate(estimator: Any, X: Any) -> np.ndarray:
-    from .data import as_image_data
+    from ._core.data import as_image_data
 
     module = estimator.net_.module_
     linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]

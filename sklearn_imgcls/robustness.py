@@ -13,7 +13,7 @@ The attacks compute in float32 even when the model runs in bfloat16
 (``precision``), so that low-precision gradients do not weaken them.
 
 Adversarial *training* is the estimators' ``adversarial=`` parameter (see
-:class:`~sklearn_imgcls.skorch_net.ImageNeuralNet`), which uses :func:`perturb`.
+:class:`~sklearn_imgcls._core.net.ImageNeuralNet`), which uses :func:`perturb`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from .network import float32_compute, module_device
+from ._core.network import float32_compute, module_device
 
 __all__ = [
     "adversarial_accuracy",
@@ -205,7 +205,7 @@ def _to_caller(adversarial: torch.Tensor, X: Any, scale: float) -> np.ndarray:
 
 def _attack(estimator: Any, X: Any, y: Any, eps: float, **options: Any) -> np.ndarray:
     check_is_fitted(estimator)
-    from .data import as_image_data
+    from ._core.data import as_image_data
 
     if not isinstance(X, np.ndarray) and not hasattr(X, "to_numpy"):
         raise TypeError("Attacks need images as an array (flat rows, (n, H, W), NCHW or NHWC), not files or PIL images.")

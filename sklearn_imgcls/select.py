@@ -40,7 +40,7 @@ class FlattenPixels(TransformerMixin, BaseEstimator):
         self.image_shape = image_shape
 
     def fit(self, X: Any, y: Any = None) -> "FlattenPixels":  # noqa: D102
-        from .data import as_image_data
+        from ._core.data import as_image_data
 
         data = as_image_data(X, self.image_shape)
         self.image_shape_ = data.image_shape
@@ -50,7 +50,7 @@ class FlattenPixels(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:  # noqa: D102
         import torch
 
-        from .data import as_image_data, to_float_images
+        from ._core.data import as_image_data, to_float_images
 
         data = as_image_data(X, fitted_shape=self.image_shape_, estimator_name="FlattenPixels")
         return torch.cat([to_float_images(b) for b in data.batches(4096)]).flatten(1).numpy()
@@ -107,12 +107,12 @@ def auto_candidates(
     from sklearn.neural_network import MLPClassifier
     from sklearn.svm import SVC
 
-    from .catalog import list_backbones
+    from .plugin.catalog import list_backbones
     from .cnn import CNNClassifier
     from .features import BackboneFeatures
-    from .registry import get_registry
+    from .plugin.registry import get_registry
     from .transfer import TransferClassifier
-    from .weights import torchvision_weights_cached
+    from ._core.weights import torchvision_weights_cached
 
     flat = FlattenPixels(image_shape)
     seed = random_state
@@ -274,7 +274,7 @@ def leaderboard(
     """
     from sklearn.utils.multiclass import check_classification_targets
 
-    from .data import as_image_data
+    from ._core.data import as_image_data
 
     started = time.perf_counter()
     y = np.asarray(y)

@@ -7,11 +7,11 @@ from typing import Any
 
 from torch import nn
 
-from .base import BaseImageClassifier
-from .data import ImageData, check_image_shape
-from .params import check_dict, check_positive_float
-from .pretrained import Unfreeze, apply_freeze, build_pretrained_network
-from .registry import get_registry
+from ._core.base import BaseImageClassifier
+from ._core.data import ImageData, check_image_shape
+from ._core.params import check_dict, check_positive_float
+from ._core.pretrained import Unfreeze, apply_freeze, build_pretrained_network
+from .plugin.registry import get_registry
 
 __all__ = ["TransferClassifier"]
 

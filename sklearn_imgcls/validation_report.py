@@ -72,7 +72,7 @@ def _decode_one(path: str) -> tuple[np.ndarray, dict]:
     """Decode one file: ``(gray float32 in [0, 1] at <= ~2 x 256 px, info)``; ImageReadError when it cannot."""
     from PIL import Image, ImageOps
 
-    from .images import ImageReadError, image_bit_depth, open_image, pixel_divisor
+    from ._core.images import ImageReadError, image_bit_depth, open_image, pixel_divisor
 
     with open_image(path) as image:
         mode, depth, divisor = image.mode, image_bit_depth(image), pixel_divisor(image)
@@ -98,7 +98,7 @@ def _decode_one(path: str) -> tuple[np.ndarray, dict]:
 
 def _decode_files(paths: np.ndarray) -> tuple[list, list[dict]]:
     """Decode every file into a small grayscale array; collect problems instead of stopping."""
-    from .images import ImageReadError
+    from ._core.images import ImageReadError
 
     decoded, info = [], []
     for path in paths:
@@ -136,7 +136,7 @@ def _file_features(paths: np.ndarray) -> dict:
 
 
 def _array_features(X: Any, image_shape: Any) -> dict:
-    from .data import as_image_data
+    from ._core.data import as_image_data
 
     array = np.asarray(X)
     if array.dtype.kind not in "biuf":

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from sklearn_imgcls.registry import reset_registry
+from sklearn_imgcls.plugin.registry import reset_registry
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # pytest-xdist runs one worker per core: one torch thread each avoids oversubscribing the cores.

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from sklearn_imgcls.atomic import atomic_folder, atomic_path, remove_stale_partials, write_bytes_atomically
+from sklearn_imgcls._core.atomic import atomic_folder, atomic_path, remove_stale_partials, write_bytes_atomically
 
 
 def _litter(folder) -> list[str]:
@@ -117,7 +117,7 @@ def test_an_unwritable_folder_is_named(tmp_path, monkeypatch):
 _HOLDER = textwrap.dedent(
     """
     import sys, time
-    from sklearn_imgcls.atomic import atomic_path
+    from sklearn_imgcls._core.atomic import atomic_path
     with atomic_path(sys.argv[1]) as temporary:
         open(temporary, "wb").write(b"half")
         print(temporary, flush=True)

@@ -12,8 +12,8 @@ from sklearn.model_selection import KFold, cross_val_score
 
 from sklearn_imgcls import CNNClassifier, build_augmentation, list_augmentations
 from sklearn_imgcls.builtin.augmentations import PRESETS
-from sklearn_imgcls.iterators import BatchIterator, augment_batch
-from sklearn_imgcls.registry import ComponentChain, UnknownComponentError, get_registry
+from sklearn_imgcls._core.iterators import BatchIterator, augment_batch
+from sklearn_imgcls.plugin.registry import ComponentChain, UnknownComponentError, get_registry
 from tests.plugins import tiny_linear
 
 FAST = dict(image_shape=(1, 8, 8), preset="fast", lr_schedule="constant", max_epochs=3, lr=5e-3, random_state=0)

@@ -22,7 +22,7 @@ from skorch.callbacks import Callback
 from sklearn_imgcls import CNNClassifier
 from sklearn_imgcls import checkpoints as C
 from sklearn_imgcls.checkpoints import TrainingCheckpoint
-from sklearn_imgcls.commands import checkpoint_callback
+from sklearn_imgcls.cli.commands import checkpoint_callback
 
 SHAPE = (1, 8, 8)
 
@@ -277,7 +277,7 @@ def png_folder(tmp_path, digits):
 
 
 def test_cli_resume_continues_from_the_checkpoint(tmp_path, png_folder, monkeypatch, capsys):
-    from sklearn_imgcls.cli import main
+    from sklearn_imgcls.cli.main import main
 
     out = str(tmp_path / "model")
     args = ["train", str(png_folder), "--out", out, "--quiet", "--param", "preset=fast", "--param", "max_epochs=3",

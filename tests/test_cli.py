@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_imgcls.cli import main
+from sklearn_imgcls.cli.main import main
 
 
 def test_demo_prints_a_report_and_accuracy(capsys):
@@ -81,7 +81,7 @@ def test_the_documented_examples_parse_and_use_safe_model_files():
     import re
     from pathlib import Path
 
-    from sklearn_imgcls.cli import EPILOG, _parser
+    from sklearn_imgcls.cli.main import EPILOG, _parser
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     section = re.search(r"## Command line\n(.*?)\n## ", readme.read_text(), re.S).group(1)

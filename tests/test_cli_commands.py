@@ -113,7 +113,7 @@ def test_user_errors_exit_2_with_one_line(photos, tmp_path):
 
 def test_tune_on_a_local_dask_cluster_finds_what_loky_finds(tmp_path, capsys):
     pytest.importorskip("dask.distributed")
-    from sklearn_imgcls.cli import main
+    from sklearn_imgcls.cli.main import main
 
     grid = tmp_path / "grid.yaml"
     grid.write_text("lr: [0.0001, 0.01]\nbatch_size: [64]\n")
@@ -145,7 +145,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, digits_small
     from skorch.callbacks import Checkpoint
 
     from sklearn_imgcls import CNNClassifier
-    from sklearn_imgcls.commands import checkpoint_callback
+    from sklearn_imgcls.cli.commands import checkpoint_callback
 
     X, y = digits_small
     folder = str(tmp_path / "run.checkpoint")

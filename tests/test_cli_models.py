@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from sklearn_imgcls import load
-from sklearn_imgcls.cli import main
+from sklearn_imgcls.cli.main import main
 
 CONSOLE = Path(sys.executable).with_name("sklearn-imgcls")  # .venv/bin/sklearn-imgcls
 FAST = ["--preset", "fast", "--param", "max_epochs=1", "--param", "random_state=0", "--threads", "1", "--quiet"]
@@ -188,7 +188,7 @@ def test_a_write_problem_names_the_users_path_in_one_line(model, tmp_path, capsy
 
 
 def test_messages_show_plain_values_not_numpy_reprs(tmp_path, capsys):
-    from sklearn_imgcls.cli import _one_line
+    from sklearn_imgcls.cli.main import _one_line
 
     assert _one_line(ValueError("y has np.str_('only') and np.int64(3),\nnp.float32(0.5) np.True_")) == \
         "y has 'only' and 3, 0.5 True"
@@ -265,7 +265,7 @@ def test_tune_gives_each_parallel_fit_its_share_of_the_threads(photos, tmp_path,
     from sklearn.model_selection import GridSearchCV
     from sklearn.utils.parallel import Parallel, delayed
 
-    from sklearn_imgcls.commands import fit_threads
+    from sklearn_imgcls.cli.commands import fit_threads
 
     assert (fit_threads(4, 2), fit_threads(3, 2), fit_threads(1, 4), fit_threads(None, 2)) == (2, 1, 1, None)
     seen = []
@@ -285,7 +285,7 @@ def test_tune_gives_each_parallel_fit_its_share_of_the_threads(photos, tmp_path,
 
 
 def test_a_closed_output_pipe_ends_quietly(monkeypatch, capsys):
-    from sklearn_imgcls import commands
+    from sklearn_imgcls.cli import commands
 
     def reader_went_away(*args, **kwargs):  # what writing to `| head` raises once head has exited
         raise BrokenPipeError(32, "Broken pipe")

@@ -18,7 +18,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
 from sklearn_imgcls import CNNClassifier
-from sklearn_imgcls.registry import get_registry
+from sklearn_imgcls.plugin.registry import get_registry
 from tests.plugins import tiny_linear
 
 FAST = dict(image_shape=(1, 8, 8), preset="fast", lr_schedule="constant", max_epochs=3, lr=5e-3, random_state=0)

@@ -10,8 +10,8 @@ from skorch.dataset import Dataset
 from torch.utils.data import Subset
 
 from sklearn_imgcls import build_augmentation, build_sampler
-from sklearn_imgcls.iterators import BatchIterator
-from sklearn_imgcls.registry import ComponentChain, get_registry
+from sklearn_imgcls._core.iterators import BatchIterator
+from sklearn_imgcls.plugin.registry import ComponentChain, get_registry
 
 batches = st.tuples(st.integers(1, 6), st.sampled_from([1, 3]), st.integers(1, 7), st.integers(1, 7))
 

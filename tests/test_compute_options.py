@@ -12,8 +12,8 @@ from PIL import Image
 from skorch.callbacks import Callback
 
 from sklearn_imgcls import CNNClassifier, build_augmentation
-from sklearn_imgcls.iterators import _targets
-from sklearn_imgcls.network import ImageNetwork, autocast_dtype
+from sklearn_imgcls._core.iterators import _targets
+from sklearn_imgcls._core.network import ImageNetwork, autocast_dtype
 from sklearn_imgcls.presets import PRESETS
 
 QUICK = dict(image_shape=(1, 8, 8), preset="fast", random_state=0)
@@ -140,8 +140,8 @@ def test_bfloat16_predictions_stay_close_to_float32_ones(digits_small):
 
 
 def test_float16_training_scales_the_loss(digits_small, monkeypatch):
-    import sklearn_imgcls.network as network
-    import sklearn_imgcls.skorch_net as skorch_net
+    import sklearn_imgcls._core.network as network
+    import sklearn_imgcls._core.net as skorch_net
 
     real = network.autocast_dtype
 
@@ -211,8 +211,8 @@ def test_file_inputs_are_decoded_by_dataloader_workers(digit_files):
 
 
 def test_sampler_reads_file_labels_without_decoding_images(digit_files, monkeypatch):
-    from sklearn_imgcls import images
-    from sklearn_imgcls.data import as_image_data
+    from sklearn_imgcls._core import images
+    from sklearn_imgcls._core.data import as_image_data
 
     paths, y = digit_files
     dataset = as_image_data(paths).dataset(torch.as_tensor(y))

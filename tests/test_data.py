@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from sklearn_imgcls.data import as_image_data, check_image_shape
+from sklearn_imgcls._core.data import as_image_data, check_image_shape
 
 shapes = st.tuples(st.integers(1, 5), st.sampled_from([1, 3]), st.integers(2, 9), st.integers(2, 9))
 
@@ -134,7 +134,7 @@ def test_pil_images_are_converted_in_memory():
 @settings(max_examples=25, deadline=None)
 @given(images=arrays(np.uint8, st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(1, 6), st.integers(1, 6))))
 def test_channel_statistics_match_numpy(images):
-    from sklearn_imgcls.data import channel_statistics
+    from sklearn_imgcls._core.data import channel_statistics
 
     as_float = images.astype(np.float64) / 255
     for data in (torch.from_numpy(images), torch.from_numpy(as_float.astype(np.float32))):

@@ -148,7 +148,7 @@ def test_skip_invalid_drops_undecodable_files_and_warns_with_the_list(tmp_path):
 
 
 def test_find_invalid_images_names_missing_broken_and_good_files(tmp_path):
-    from sklearn_imgcls.images import find_invalid_images
+    from sklearn_imgcls._core.images import find_invalid_images
 
     root = _with_bad_files(tmp_path / "data")
     paths = [str(root / "cat" / "0.png"), str(tmp_path / "gone.png"), str(root / "cat" / "truncated.png")]

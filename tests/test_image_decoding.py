@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from sklearn_imgcls import CNNClassifier
-from sklearn_imgcls.data import as_image_data, naming_invalid_files
-from sklearn_imgcls.images import (
+from sklearn_imgcls._core.data import as_image_data, naming_invalid_files
+from sklearn_imgcls._core.images import (
     MAX_PIXELS_ENV,
     ImageFileDataset,
     ImageReadError,
@@ -22,7 +22,7 @@ from sklearn_imgcls.images import (
     probe_image_shape,
     read_image,
 )
-from sklearn_imgcls.loader_workers import make_loader
+from sklearn_imgcls._core.loader_workers import make_loader
 
 
 def _pair(tmp_path, name, array8):

@@ -155,7 +155,7 @@ def test_bad_sample_weight_is_explained(digits_small, weights, pattern):
 
 
 def test_sample_weight_needs_a_loss_with_reduction():
-    from sklearn_imgcls.skorch_net import per_sample_criterion
+    from sklearn_imgcls._core.net import per_sample_criterion
 
     class Opaque(torch.nn.Module):
         def forward(self, logits, targets):

@@ -14,8 +14,8 @@ from sklearn_imgcls import CNNClassifier
 from sklearn.exceptions import NotFittedError
 
 from sklearn_imgcls.errors import ImageInputError, ImageInputTypeError, NonFiniteOutputError
-from sklearn_imgcls.images import ImageReadError
-from sklearn_imgcls.data import as_image_data
+from sklearn_imgcls._core.images import ImageReadError
+from sklearn_imgcls._core.data import as_image_data
 
 DTYPES = st.sampled_from([np.uint8, np.int16, np.int64, np.float16, np.float32, np.float64, np.bool_])
 shapes = hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=6)

@@ -17,7 +17,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_imgcls import CNNClassifier
-from sklearn_imgcls.loader_workers import make_loader, resolve_workers, worker_context
+from sklearn_imgcls._core.loader_workers import make_loader, resolve_workers, worker_context
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_grid_search_over_files_on_dask_workers(digit_files):
 def test_loader_workers_use_an_explicit_context_and_none_in_daemons(monkeypatch, digit_files):
     paths, _ = digit_files
     assert worker_context().get_start_method() in ("fork", "spawn")
-    from sklearn_imgcls.images import ImageFileDataset
+    from sklearn_imgcls._core.images import ImageFileDataset
 
     dataset = ImageFileDataset(np.asarray(paths[:8], dtype=object), None, (1, 8, 8))
     loader = make_loader(dataset, 4, 2)

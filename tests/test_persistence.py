@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import sklearn_imgcls
 from sklearn_imgcls import CNNClassifier, TransferClassifier
 from sklearn_imgcls.datasets import load_digits_images
-from sklearn_imgcls.weights import hub_checkpoint_path
+from sklearn_imgcls._core.weights import hub_checkpoint_path
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 

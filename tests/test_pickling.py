@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from sklearn_imgcls import CNNClassifier, TransferClassifier
-from sklearn_imgcls.data import as_image_data
+from sklearn_imgcls._core.data import as_image_data
 
 FAST = {"image_shape": (1, 8, 8), "preset": "fast", "max_epochs": 1, "random_state": 0}
 

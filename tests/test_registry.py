@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import sklearn_imgcls
-from sklearn_imgcls import hookspecs
-from sklearn_imgcls.plugins import DEFAULT_PLUGINS, PluginError, make_plugin_manager
-from sklearn_imgcls.registry import (
+from sklearn_imgcls.plugin import hookspecs
+from sklearn_imgcls.plugin.discovery import DEFAULT_PLUGINS, PluginError, make_plugin_manager
+from sklearn_imgcls.plugin.registry import (
     KINDS,
     DuplicateComponentError,
     Registry,
@@ -82,7 +82,7 @@ def test_wrong_spec_type_is_reported():
 def test_block_env_var_removes_named_plugins(monkeypatch, fresh_registry):
     assert "lenet5" in get_registry().names("backbone")  # the example plugin is installed, so blocking is what removes it
     monkeypatch.setenv("SKLEARN_IMGCLS_BLOCK_PLUGINS", " sklearn_imgcls.builtin.torchvision_backbones ,example")
-    from sklearn_imgcls.registry import reset_registry
+    from sklearn_imgcls.plugin.registry import reset_registry
 
     reset_registry()
     names = get_registry().names("backbone")

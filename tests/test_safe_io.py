@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from sklearn_imgcls import CNNClassifier
-from sklearn_imgcls.images import read_image
+from sklearn_imgcls._core.images import read_image
 
 
 def test_a_decompression_bomb_is_refused_with_a_clear_error(tmp_path, monkeypatch):

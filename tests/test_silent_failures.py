@@ -8,7 +8,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from sklearn_imgcls import CNNClassifier
-from sklearn_imgcls.divergence import TrainingDivergedError
+from sklearn_imgcls._core.divergence import TrainingDivergedError
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from torchvision.models import get_model, get_model_weights
 
 from sklearn_imgcls import BackboneFeatures, CNNClassifier, TransferClassifier, describe_backbones, list_backbones
-from sklearn_imgcls.weights import WeightsError, hub_checkpoint_path
+from sklearn_imgcls._core.weights import WeightsError, hub_checkpoint_path
 
 ARCH = "mobilenet_v3_small"  # the smallest torchvision network with BatchNorm
 
@@ -301,8 +301,8 @@ def test_a_standard_torchvision_checkpoint_path_keeps_its_architecture(tmp_path,
     assert torch.allclose(from_path.net_.module_.mean.flatten(), from_name.net_.module_.mean.flatten())
     np.testing.assert_allclose(from_path.predict_proba(X), from_name.predict_proba(X), atol=1e-6)
     # its default input size is the pretrained one (224), as with the weights name
-    from sklearn_imgcls.data import as_image_data
-    from sklearn_imgcls.pretrained import build_pretrained_network
+    from sklearn_imgcls._core.data import as_image_data
+    from sklearn_imgcls._core.pretrained import build_pretrained_network
 
     built = build_pretrained_network("resnet18", by_hand, as_image_data(X), 3)
     assert built.network.input_size == (224, 224) and built.network.recipe["source"] == "torchvision"

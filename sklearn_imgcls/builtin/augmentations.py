@@ -17,8 +17,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..hookspecs import hookimpl
-from ..specs import AugmentationSpec
+from ..plugin.hookspecs import hookimpl
+from ..plugin.specs import AugmentationSpec
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 

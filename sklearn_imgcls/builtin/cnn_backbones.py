@@ -12,8 +12,8 @@ from typing import Sequence
 
 from torch import nn
 
-from ..hookspecs import hookimpl
-from ..specs import BackboneSpec
+from ..plugin.hookspecs import hookimpl
+from ..plugin.specs import BackboneSpec
 
 
 def _pool_kernel(height: int, width: int) -> tuple[int, int]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..hookspecs import hookimpl
-from ..specs import LossSpec
+from ..plugin.hookspecs import hookimpl
+from ..plugin.specs import LossSpec
 
 
 def cross_entropy(class_weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> nn.Module:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..hookspecs import hookimpl
-from ..specs import AugmentationSpec
+from ..plugin.hookspecs import hookimpl
+from ..plugin.specs import AugmentationSpec
 
 
 def _beta(alpha: float, generator: torch.Generator) -> float:

@@ -16,8 +16,8 @@ from typing import Callable
 import torch
 from torchvision.transforms import v2
 
-from ..hookspecs import hookimpl
-from ..specs import AugmentationSpec
+from ..plugin.hookspecs import hookimpl
+from ..plugin.specs import AugmentationSpec
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 

@@ -12,8 +12,8 @@ from typing import Callable
 
 import torch
 
-from ..hookspecs import hookimpl
-from ..specs import SamplerSpec
+from ..plugin.hookspecs import hookimpl
+from ..plugin.specs import SamplerSpec
 
 Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 

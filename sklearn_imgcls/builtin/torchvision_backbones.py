@@ -27,8 +27,8 @@ from functools import partial
 import torch.nn.functional as F
 from torch import nn
 
-from ..hookspecs import hookimpl
-from ..specs import BackboneSpec
+from ..plugin.hookspecs import hookimpl
+from ..plugin.specs import BackboneSpec
 
 #: name -> (description, target layer for explanations)
 ARCHITECTURES: dict[str, tuple[str, str]] = {

@@ -2,6 +2,7 @@
 
 from torch import nn
 
+# the import paths of the first release, kept working by re-exports (tests rely on them here)
 from sklearn_imgcls.hookspecs import hookimpl
 from sklearn_imgcls.specs import AugmentationSpec, BackboneSpec
 

@@ -1,6 +1,6 @@
 """Test-only plugin implementing a hook that sklearn-imgcls does not define."""
 
-from sklearn_imgcls.hookspecs import hookimpl
+from sklearn_imgcls.plugin import hookimpl
 
 
 @hookimpl

@@ -2,8 +2,7 @@
 
 from torch import nn
 
-from sklearn_imgcls.hookspecs import hookimpl
-from sklearn_imgcls.specs import LossSpec
+from sklearn_imgcls.plugin import LossSpec, hookimpl
 
 
 @hookimpl

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sklearn_imgcls.hookspecs import hookimpl
-from sklearn_imgcls.specs import AugmentationSpec, BackboneSpec, LossSpec
+from sklearn_imgcls.plugin import AugmentationSpec, BackboneSpec, LossSpec, hookimpl
 
 __all__ = ["LeNet5", "Poly1Loss", "invert", "register_augmentations", "register_backbones", "register_losses"]
 

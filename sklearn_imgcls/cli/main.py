@@ -17,7 +17,7 @@ import re
 import sys
 from typing import Sequence
 
-from .presets import PRESETS
+from ..presets import PRESETS
 
 __all__ = ["main"]
 
@@ -152,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plugins() -> int:
-    from .registry import KINDS, get_registry
+    from ..plugin.registry import KINDS, get_registry
 
     registry = get_registry()
     packages = dict(registry.plugins())
@@ -226,6 +226,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sklearn-imgcls: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -18,7 +18,7 @@ from typing import Any
 
 import pluggy
 
-from .plugins import make_plugin_manager
+from .discovery import make_plugin_manager
 from .specs import AugmentationSpec, BackboneSpec, ComponentSpec, LossSpec, SamplerSpec
 
 __all__ = [
@@ -53,7 +53,7 @@ class Registry:
     Parameters
     ----------
     plugin_manager : pluggy.PluginManager
-        Manager with :mod:`sklearn_imgcls.hookspecs` added.
+        Manager with :mod:`sklearn_imgcls.plugin.hookspecs` added.
     distributions : dict of str to str, optional
         Plugin name to the package that provides it, for listings.
     """
@@ -81,7 +81,7 @@ class Registry:
         str
             The name the plugin was registered under.
         """
-        from .plugins import _register
+        from .discovery import _register
 
         plugin_name = name or self.plugin_manager.get_canonical_name(plugin)
         _register(self.plugin_manager, plugin, plugin_name)

@@ -150,7 +150,7 @@ class ImageNeuralNet(NeuralNetClassifier):
 
     def _attack_inputs(self, Xi) -> tuple[torch.Tensor, tuple[float, float]]:
         """The batch's images as float on the module's device, and their valid pixel range."""
-        from .robustness import pixel_bounds
+        from ..robustness import pixel_bounds
 
         images = to_float_images(images_of(Xi)).to(module_device(self.module_))
         return images, pixel_bounds(images)
@@ -159,7 +159,7 @@ class ImageNeuralNet(NeuralNetClassifier):
         """TRADES (Zhang et al., 2019): clean loss + beta * KL(clean || adversarial) predictions."""
         from skorch.dataset import unpack_data
 
-        from .robustness import perturb_kl
+        from ..robustness import perturb_kl
 
         self._set_training(True)
         Xi, yi = unpack_data(batch)
@@ -180,7 +180,7 @@ class ImageNeuralNet(NeuralNetClassifier):
     def _adversarial_batch(self, batch):
         from skorch.dataset import unpack_data
 
-        from .robustness import perturb
+        from ..robustness import perturb
 
         Xi, yi = unpack_data(batch)
         settings = self.adversarial

@@ -30,7 +30,7 @@ def run_demo(backbone: str | None = None, max_epochs: int | None = None, seed: i
     from sklearn.metrics import accuracy_score, classification_report
     from sklearn.model_selection import train_test_split
 
-    from .cnn import CNNClassifier
+    from ..cnn import CNNClassifier
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)

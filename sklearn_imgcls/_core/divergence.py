@@ -74,7 +74,7 @@ def non_finite_output_message(rows: Any, module: Any, data: Any) -> str:
         Positions of the images whose outputs are not finite.
     module : torch.nn.Module
         The fitted network.
-    data : sklearn_imgcls.data.ImageData
+    data : sklearn_imgcls._core.data.ImageData
         The images predicted.
     """
     import torch

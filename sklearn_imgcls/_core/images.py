@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from skorch.dataset import Dataset
 
-from .errors import ImageInputError
+from ..errors import ImageInputError
 
 __all__ = [
     "MAX_PIXELS", "MAX_PIXELS_ENV", "MODES", "ImageFileDataset", "ImageReadError", "InvalidImagesError",

@@ -1,7 +1,7 @@
 """Building networks around pretrained weights, and the fine-tuning policy.
 
-* :func:`build_pretrained_network` makes the :class:`~sklearn_imgcls.network.ImageNetwork`
-  for a backbone name and a weights source (see :mod:`sklearn_imgcls.weights`),
+* :func:`build_pretrained_network` makes the :class:`~sklearn_imgcls._core.network.ImageNetwork`
+  for a backbone name and a weights source (see :mod:`sklearn_imgcls._core.weights`),
   with a new head sized to the classes and the input adaptation the weights
   need (grayscale to RGB, resizing, the weights' own normalisation).
 * :func:`apply_freeze` freezes parameters by policy; :class:`Unfreeze` is the
@@ -18,7 +18,7 @@ from torch import nn
 
 from .data import ImageData, channel_statistics
 from .network import ImageNetwork
-from .registry import get_registry
+from ..plugin.registry import get_registry
 from .weights import LoadedWeights, WeightsError, is_checkpoint_path, load_weights
 
 __all__ = ["PretrainedNetwork", "Unfreeze", "apply_freeze", "build_from_recipe", "build_pretrained_network", "leading_blocks",
@@ -80,7 +80,7 @@ def _load_into(model: nn.Module, loaded: LoadedWeights) -> None:
 
 
 def _rebuild_recorded(loaded: LoadedWeights, backbone: str) -> tuple[nn.Module, int, tuple[int, int]]:
-    """Build the network a :func:`~sklearn_imgcls.weights.save_weights` file recorded, and load it.
+    """Build the network a :func:`~sklearn_imgcls._core.weights.save_weights` file recorded, and load it.
 
     Returns the model, its input channels and the image size it was built for.
     """

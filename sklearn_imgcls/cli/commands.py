@@ -1,7 +1,7 @@
-"""What the ``sklearn-imgcls`` subcommands do; :mod:`sklearn_imgcls.cli` parses and dispatches.
+"""What the ``sklearn-imgcls`` subcommands do; :mod:`sklearn_imgcls.cli.main` parses and dispatches.
 
 Models are written and read in the safe safetensors + JSON format
-(:mod:`sklearn_imgcls.model_files`); pickles only with ``allow_pickle=True``.
+(:mod:`sklearn_imgcls.cli.model_files`); pickles only with ``allow_pickle=True``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .labels import plain
+from .._core.labels import plain
 
 __all__ = ["checkpoint_callback", "compare_command", "evaluate_command", "export_command", "parse_params",
            "fit_threads", "predict_command", "train_command", "tune_command", "validate_command"]
@@ -42,7 +42,7 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _estimator(kind: str, backbone: str | None, params: dict[str, Any]):
-    from . import CNNClassifier, TransferClassifier
+    from .. import CNNClassifier, TransferClassifier
 
     if kind not in ESTIMATORS:
         raise ValueError(f"--estimator must be one of {sorted(ESTIMATORS)}, got {kind!r}.")
@@ -78,7 +78,7 @@ def checkpoint_callback(folder: str):
     Each epoch is written atomically into ``folder`` with a checked manifest
     and the RNG states, so ``fit(X, y, resume_from=folder)`` continues exactly.
     """
-    from .checkpoints import TrainingCheckpoint
+    from ..checkpoints import TrainingCheckpoint
 
     return TrainingCheckpoint(folder)
 
@@ -139,7 +139,7 @@ def _invalid_report(bad: Sequence[tuple[str, str]]) -> str:
 
 def _invalid_paths(paths: Sequence[str], skip_invalid: bool) -> set[str]:
     """The undecodable files among ``paths``: an error naming them all, or (``skip_invalid``) a note on stderr."""
-    from .images import find_invalid_images
+    from .._core.images import find_invalid_images
 
     bad = find_invalid_images(list(paths))
     if bad and len(bad) == len(paths):
@@ -153,7 +153,7 @@ def _invalid_paths(paths: Sequence[str], skip_invalid: bool) -> set[str]:
 
 def _load_data(spec: str, skip_invalid: bool = False):
     """``load_dataset(spec)``, with every undecodable image file named at once, or left out with ``skip_invalid``."""
-    from .datasets import load_dataset
+    from ..datasets import load_dataset
 
     X, y, shape = load_dataset(spec)
     if isinstance(X, np.ndarray) and X.dtype.kind in "OUS":  # file paths, decoded lazily: check them now
@@ -165,7 +165,7 @@ def _load_data(spec: str, skip_invalid: bool = False):
 
 
 def _expand_images(items: Sequence[str]) -> list[str]:
-    from .datasets import list_image_files
+    from ..datasets import list_image_files
 
     paths: list[str] = []
     for item in items:
@@ -210,7 +210,7 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
 
     Unreadable image files stop the command, all named at once; ``skip_invalid`` leaves them out.
     """
-    from .metrics import evaluate
+    from ..metrics import evaluate
 
     estimator = _load(model, allow_pickle)
     X, y, _ = _load_data(data, skip_invalid)
@@ -220,7 +220,7 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
         print(f"{name:>18}: {metrics[name]:.4f}")
     print(metrics["per_class"].round(3).to_string())
     if report:
-        from .report import write_report
+        from ..report import write_report
 
         index = write_report(estimator, X, y, report)
         print(f"report written to {index}")
@@ -354,8 +354,8 @@ def validate_command(data: str, test: str | None = None) -> int:
     """
     import pandas as pd
 
-    from .datasets import load_dataset
-    from .validation_report import validate
+    from ..datasets import load_dataset
+    from ..validation_report import validate
 
     X, y, shape = load_dataset(data)
     X_test = None
@@ -378,8 +378,8 @@ def compare_command(data: str, budget: float | None = None, cv: int = 3, seed: i
     """Print the auto leaderboard for ``data``; with ``report`` also write its CSV, HTML and plot."""
     import pandas as pd
 
-    from .datasets import load_dataset
-    from .select import leaderboard
+    from ..datasets import load_dataset
+    from ..select import leaderboard
 
     X, y, shape = load_dataset(data)
     board = leaderboard(X, y, "auto", cv=cv, time_budget=budget, image_shape=shape,
@@ -387,7 +387,7 @@ def compare_command(data: str, budget: float | None = None, cv: int = 3, seed: i
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(board.round(4).to_string(index=False))
     if report:
-        from .plot import plot_leaderboard
+        from ..plot import plot_leaderboard
 
         os.makedirs(report, exist_ok=True)
         board.to_csv(os.path.join(report, "leaderboard.csv"), index=False)

@@ -110,7 +110,7 @@ def augment_batch(
 class BatchIterator:
     """Iterate ``(images, labels)`` batches of a skorch dataset.
 
-    Used by :class:`~sklearn_imgcls.base.BaseImageClassifier` as skorch's
+    Used by :class:`~sklearn_imgcls._core.base.BaseImageClassifier` as skorch's
     ``iterator_train`` and ``iterator_valid``.
 
     Parameters
@@ -125,7 +125,7 @@ class BatchIterator:
         Source of randomness for shuffling, sampling and augmentation.
     augment : callable or None
         ``augment(images, generator)`` applied to every training batch, or a
-        :class:`~sklearn_imgcls.registry.ComponentChain` of augmentations,
+        :class:`~sklearn_imgcls.plugin.registry.ComponentChain` of augmentations,
         whose label-mixing members (``mixes_labels = True``) also receive and
         return the targets, one-hot encoded.
     sampler : callable or None

@@ -14,7 +14,7 @@ Accepted ``X``:
 ``uint8`` arrays are kept as ``uint8`` (scaled to ``[0, 1]`` inside the
 network); everything else becomes ``float32``. Files and PIL images of 8 bits
 decode to ``uint8``, those of 16 or 32 bits to ``float32`` in ``[0, 1]`` (see
-:mod:`sklearn_imgcls.images`); a batch holding both is ``float32``.
+:mod:`sklearn_imgcls._core.images`); a batch holding both is ``float32``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from skorch.dataset import Dataset
 
-from .errors import ImageInputError, ImageInputTypeError
+from ..errors import ImageInputError, ImageInputTypeError
 from .images import (
     ImageFileDataset,
     ImageReadError,
@@ -100,7 +100,7 @@ class ImageData:
         ``num_workers`` worker processes (0: in this process); a batch is
         ``uint8``, or ``float32`` in ``[0, 1]`` units when it holds a file of a
         higher bit depth. A file that cannot be decoded raises
-        :class:`~sklearn_imgcls.images.InvalidImagesError` naming every such file.
+        :class:`~sklearn_imgcls._core.images.InvalidImagesError` naming every such file.
         """
         if self.in_memory:
             for start in range(0, len(self), batch_size):
@@ -127,11 +127,11 @@ class ImageData:
 def naming_invalid_files(data: ImageData) -> Iterator[None]:
     """Turn the first unreadable file met inside the block into one error naming every unreadable file.
 
-    When an :class:`~sklearn_imgcls.images.ImageReadError` (raised in this
+    When an :class:`~sklearn_imgcls._core.images.ImageReadError` (raised in this
     process or in a DataLoader worker) leaves the block and ``data`` holds
     files, every file of ``data.paths`` is decoded
-    (:func:`~sklearn_imgcls.images.find_invalid_images`) and one
-    :class:`~sklearn_imgcls.images.InvalidImagesError` (a ``ValueError``)
+    (:func:`~sklearn_imgcls._core.images.find_invalid_images`) and one
+    :class:`~sklearn_imgcls._core.images.InvalidImagesError` (a ``ValueError``)
     lists them with the fix. Example::
 
         with naming_invalid_files(data):

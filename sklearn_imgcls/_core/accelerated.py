@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from skorch.hf import AccelerateMixin
 
-from .skorch_net import ImageNeuralNet
+from .net import ImageNeuralNet
 
 __all__ = ["AcceleratedImageNeuralNet"]
 
 
 class AcceleratedImageNeuralNet(AccelerateMixin, ImageNeuralNet):
-    """:class:`~sklearn_imgcls.skorch_net.ImageNeuralNet` trained through an ``accelerate.Accelerator``."""
+    """:class:`~sklearn_imgcls._core.net.ImageNeuralNet` trained through an ``accelerate.Accelerator``."""

@@ -110,7 +110,7 @@ def load_model_file(path: str, allow_pickle: bool = False, warn=None) -> Any:
     """
     kind = detect_format(path)
     if kind == "safetensors":
-        from .persistence import load
+        from ..persistence import load
 
         try:
             return _check_classifier(load(path), path)
@@ -167,7 +167,7 @@ def save_model_file(estimator: Any, path: str, allow_pickle: bool = False) -> st
     Callbacks (such as the command line's checkpoint) are cleared first: they
     are live Python objects that the safe format cannot store.
     """
-    from .atomic import atomic_path
+    from .._core.atomic import atomic_path
 
     kind = output_format(path, allow_pickle)
     if estimator.get_params(deep=False).get("callbacks") is not None:

@@ -2,7 +2,7 @@
 
 :class:`BaseImageClassifier` does everything that is not specific to how the
 network is made: it validates parameters in ``fit``, turns the input into
-images (:mod:`sklearn_imgcls.data`), encodes labels, builds the loss,
+images (:mod:`sklearn_imgcls._core.data`), encodes labels, builds the loss,
 augmentations and sampler from the registry, trains a skorch
 ``NeuralNetClassifier`` kept as ``net_``, and predicts with a lean
 inference loop. Subclasses implement :meth:`BaseImageClassifier._build_backbone`.
@@ -30,18 +30,18 @@ from torch import nn
 
 from . import params as P
 from .labels import check_label_values, plain
-from .builtin.augmentations import PRESETS as AUGMENT_PRESETS
-from .checkpoints import describe_training
+from ..builtin.augmentations import PRESETS as AUGMENT_PRESETS
+from ..checkpoints import describe_training
 from .data import ImageData, as_image_data, channel_statistics, naming_invalid_files
 from .divergence import DivergenceGuard, non_finite_output_message
-from .errors import NonFiniteOutputError
+from ..errors import NonFiniteOutputError
 from .iterators import BatchIterator
 from .loader_workers import resolve_workers
 from .network import PRECISIONS, ImageNetwork, module_device
-from .registry import ComponentChain, get_registry
+from ..plugin.registry import ComponentChain, get_registry
 from .resampling import ResampledSplit
 from .schedules import LR_SCHEDULES, LRSchedule
-from .skorch_net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
+from .net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
 from .threads import torch_threads
 from .tta import test_time_views
 
@@ -93,7 +93,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like, sequence of file paths or of PIL images
-            Images in any layout :mod:`sklearn_imgcls.data` accepts.
+            Images in any layout :mod:`sklearn_imgcls._core.data` accepts.
         y : array-like of shape (n_samples,)
             Class labels: integers or strings.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -136,7 +136,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         See :func:`sklearn_imgcls.checkpoints.restore_checkpoint` (weights, optimizer, history and
         RNG states, checked against the manifest and this fit's parameters and data).
         """
-        from .checkpoints import restore_checkpoint
+        from ..checkpoints import restore_checkpoint
 
         return int(self._param("max_epochs")) - restore_checkpoint(net, os.fspath(folder))
 
@@ -381,7 +381,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         -------
         sklearn_imgcls.lr_finder.LRFinderResult
         """
-        from .lr_finder import run_lr_range_test
+        from ..lr_finder import run_lr_range_test
 
         if not 0 < start_lr < end_lr:
             raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
@@ -449,13 +449,13 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
 
     def save(self, path: str) -> str:
         """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`."""
-        from .persistence import save
+        from ..persistence import save
 
         return save(self, path)
 
     def to_onnx(self, path: str) -> str:
         """Export the fitted network (with softmax) to ONNX; see :func:`sklearn_imgcls.onnx_export.export_onnx`."""
-        from .onnx_export import export_onnx
+        from ..onnx_export import export_onnx
 
         return export_onnx(self, path)
 
