@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._core import params as P
 from ._core.data import as_image_data
-from ._core.network import module_device
+from ._core.inference import map_batches
 from ._core.pretrained import build_pretrained_network
 from .plugin.registry import get_registry
 
@@ -103,15 +103,7 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
         """Return one embedding row per image, ``(n_samples, n_features_out_)`` float32."""
         check_is_fitted(self)
         data = as_image_data(X, fitted_shape=self.image_shape_, estimator_name=type(self).__name__)
-        device = module_device(self.network_)
-        out = np.empty((len(data), self.n_features_out_), dtype=np.float32)
-        start = 0
-        with torch.inference_mode():
-            for batch in data.batches(self.batch_size):
-                features = self.network_(batch.to(device)).reshape(len(batch), -1)
-                out[start : start + len(batch)] = features.float().cpu().numpy()
-                start += len(batch)
-        return out
+        return map_batches(self.network_, data, lambda batch: self.network_(batch).reshape(len(batch), -1), self.batch_size)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

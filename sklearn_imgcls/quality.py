@@ -86,6 +86,7 @@ def embeddings(source: Any, X: Any, image_shape: Any = None) -> np.ndarray:
 
 def _penultimate(estimator: Any, X: Any) -> np.ndarray:
     from ._core.data import as_image_data
+    from ._core.inference import inference_batch_size, map_batches
 
     module = estimator.net_.module_
     linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
@@ -94,17 +95,16 @@ def _penultimate(estimator: Any, X: Any) -> np.ndarray:
     captured: list[torch.Tensor] = []
     hook = linears[-1].register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0].detach().flatten(1)))
     data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
-    device = module_device(module)
-    was_training = module.training
-    module.eval()
+    batch_size = inference_batch_size(estimator.batch_size_, estimator.image_shape_, module_device(module))
+
+    def step(batch: torch.Tensor) -> torch.Tensor:
+        module(batch)
+        return captured.pop()
+
     try:
-        with torch.inference_mode():
-            for batch in data.batches(estimator._predict_batch_size(device)):
-                module(batch.to(device))
+        return map_batches(module, data, step, batch_size)
     finally:
         hook.remove()
-        module.train(was_training)
-    return torch.cat(captured).float().cpu().numpy()
 
 
 def find_outliers(

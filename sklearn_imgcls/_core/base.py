@@ -35,6 +35,7 @@ from ..checkpoints import describe_training
 from .data import ImageData, as_image_data, channel_statistics, naming_invalid_files
 from .divergence import DivergenceGuard, non_finite_output_message
 from ..errors import NonFiniteOutputError
+from .inference import inference_batch_size, predicted_probabilities
 from .iterators import BatchIterator
 from .loader_workers import resolve_workers
 from .network import PRECISIONS, ImageNetwork, module_device
@@ -43,7 +44,6 @@ from .resampling import ResampledSplit
 from .schedules import LR_SCHEDULES, LRSchedule
 from .net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
 from .threads import torch_threads
-from .tta import test_time_views
 
 __all__ = ["BaseImageClassifier"]
 
@@ -59,13 +59,14 @@ def _softmax(logits: torch.Tensor) -> torch.Tensor:
 #: images used to estimate the per-channel mean and std of file inputs
 _STATS_SAMPLE = 512
 
-#: GPU prediction batches: up to this many values (image size x count), at most this many images
-_PREDICT_BATCH_VALUES = 4_000_000
-_PREDICT_BATCH_MAX = 1024
-
 #: values of the compute parameters for estimators that do not define them
 _COMPUTE_DEFAULTS = {"lr_schedule": "constant", "precision": "fp32", "channels_last": False, "compile": False,
                      "num_workers": 0}
+
+
+#: parameters whose value in training may differ from the one set (presets fill unset ones);
+#: ``fit`` records each as a fitted attribute with a trailing underscore (``backbone_``, ``lr_``, ...)
+RESOLVED_PARAMS = ("backbone", "backbone_params", "max_epochs", "batch_size", "lr", "lr_schedule", "augment")
 
 
 class BaseImageClassifier(ClassifierMixin, BaseEstimator):
@@ -124,6 +125,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                         if remaining > 0:
                             net.partial_fit(dataset, y_encoded, epochs=remaining)
         self.classes_ = classes
+        for name in RESOLVED_PARAMS:  # what was trained, presets resolved (read these, not the parameters)
+            setattr(self, f"{name}_", self._param(name))
         self.image_shape_ = data.image_shape
         self.n_features_in_ = int(np.prod(data.image_shape))
         self.net_ = net
@@ -414,38 +417,16 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         batch_size = self._predict_batch_size(module_device(self.net_.module_))  # validates batch_size
         workers = resolve_workers(self._param("num_workers"))
         with torch_threads(getattr(self, "num_threads", None)):
-            probabilities = self._predicted_probabilities(data, views, batch_size, workers)
+            probabilities = predicted_probabilities(self.net_.module_, data, views, batch_size, workers)
         finite = np.isfinite(probabilities).all(axis=1)
         if not finite.all():
             raise NonFiniteOutputError(non_finite_output_message(np.flatnonzero(~finite), self.net_.module_, data))
         probabilities = probabilities.astype(np.float64)
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
 
-    def _predicted_probabilities(self, data: ImageData, views: list, batch_size: int, workers: int) -> np.ndarray:
-        """Softmax outputs (averaged over the test-time views) as float32, in the order of ``data``."""
-        module = self.net_.module_
-        device = module_device(module)  # skorch's device, or wherever an accelerator placed it
-        module.eval()
-        probabilities = np.empty((len(data), len(self.classes_)), dtype=np.float32)
-        start = 0
-        with torch.inference_mode():
-            for batch in data.batches(batch_size, workers):
-                batch = batch.to(device, non_blocking=True)
-                summed = torch.softmax(module(batch).float(), dim=1)
-                for view in test_time_views(batch, views):
-                    summed += torch.softmax(module(view).float(), dim=1)
-                probabilities[start : start + len(batch)] = summed.cpu().numpy()
-                start += len(batch)
-        return probabilities
-
     def _predict_batch_size(self, device: torch.device | None = None) -> int:
-        """Images per inference batch: ``batch_size`` on a CPU (larger batches fall out of its
-        caches and ran slower in ``benchmarks/bench_overhead.py``), larger for small images on a GPU."""
-        batch_size = P.check_int("batch_size", self._param("batch_size"))
-        if device is None or device.type != "cuda":
-            return batch_size
-        per_image = int(np.prod(self.image_shape_))
-        return max(batch_size, min(_PREDICT_BATCH_MAX, _PREDICT_BATCH_VALUES // per_image))
+        """Images per inference batch (see :func:`sklearn_imgcls._core.inference.inference_batch_size`)."""
+        return inference_batch_size(P.check_int("batch_size", self._param("batch_size")), self.image_shape_, device)
 
     def save(self, path: str) -> str:
         """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`."""
