@@ -119,14 +119,13 @@ def main() -> None:
     curve = TestCurve(torch.from_numpy(X_test).unsqueeze(1), y_test) if args.curve else None
     clf = CNNClassifier(device=args.device, random_state=args.seed, callbacks=[curve] if curve else None, **params)
     print(f"{machine()}; torch {torch.__version__}; {len(X_train)} training images")
-    print(f"CNNClassifier({', '.join(f'{k}={v!r}' for k, v in params.items())}) resolves to: "
-          + ", ".join(f"{name}={clf._param(name)!r}" for name in
-                      ("backbone", "backbone_params", "max_epochs", "batch_size", "lr", "lr_schedule", "augment", "precision")),
-          flush=True)
-
     began = time.perf_counter()
     clf.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - began
+    print(f"CNNClassifier({', '.join(f'{k}={v!r}' for k, v in params.items())}) trained with: "
+          + ", ".join(f"{name}={getattr(clf, name + '_')!r}" for name in
+                      ("backbone", "backbone_params", "max_epochs", "batch_size", "lr", "lr_schedule", "augment"))
+          + f", precision={clf.precision!r}", flush=True)
     if curve is not None:
         fit_seconds -= curve.eval_seconds_
     began = time.perf_counter()

@@ -6,15 +6,16 @@ from typing import Any
 
 from torch import nn
 
-from ._core.base import BaseImageClassifier
 from ._core.params import check_dict
+from ._core.recipe import registry_recipe
+from .classifier import ImageClassifier
 from .presets import PRESET_PARAMS, preset_value
 from .plugin.registry import get_registry
 
 __all__ = ["CNNClassifier"]
 
 
-class CNNClassifier(BaseImageClassifier):
+class CNNClassifier(ImageClassifier):
     """Image classifier trained from scratch with a registry backbone.
 
     Training runs on skorch (``net_``); the estimator follows the
@@ -143,6 +144,21 @@ class CNNClassifier(BaseImageClassifier):
         The trained skorch network.
     history_ : skorch.History
         Per-epoch (and per-batch) training log.
+    backbone_ : str
+        The backbone trained (``backbone``, or the preset's when unset).
+    backbone_params_ : dict or None
+        The backbone builder's extra arguments used.
+    max_epochs_ : int
+        The epochs asked for (fewer ran when early stopping triggered: see
+        ``len(history_)``).
+    batch_size_ : int
+        Images per training batch.
+    lr_ : float
+        The (peak) learning rate.
+    lr_schedule_ : str
+        The learning-rate schedule.
+    augment_ : str, list or None
+        The training augmentation (``augment``, or the preset's for ``"auto"``).
 
     Examples
     --------
@@ -232,6 +248,12 @@ class CNNClassifier(BaseImageClassifier):
     def _validate_extra_params(self) -> None:
         get_registry().get("backbone", self._param("backbone"))  # also rejects an unknown preset
         check_dict("backbone_params", self._param("backbone_params"))
+
+    def _fixed_recipe(self, image_shape: tuple[int, int, int]) -> dict:
+        """Trained from scratch for exactly these images: the whole registry recipe but the input adaptation."""
+        recipe = registry_recipe(self._param("backbone"), self._param("backbone_params"), image_shape, 0)
+        return {key: recipe[key] for key in ("source", "backbone", "backbone_params", "build_size", "build_channels",
+                                             "replace_head")}
 
     def _build_backbone(self, image_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
         channels, height, width = image_shape

@@ -1,21 +1,34 @@
-"""Exception types the package raises for user mistakes, so callers (and tests) can tell them by type.
+"""Every exception and warning type sklearn-imgcls raises, importable from one place.
 
 Each subclasses the builtin a scikit-learn user expects (``ValueError`` /
-``TypeError``), so ``except ValueError`` keeps working.
+``TypeError`` for mistakes in what was passed), so ``except ValueError`` keeps
+working; catch these to tell one problem from another::
+
+    from sklearn_imgcls.errors import InvalidImagesError
+
+The classes are defined next to the code that raises them.
 """
 
 from __future__ import annotations
 
-__all__ = ["ImageInputError", "ImageInputTypeError", "NonFiniteOutputError"]
+from ._core.divergence import TrainingDivergedError
+from ._core.errors import ImageInputError, ImageInputTypeError, NonFiniteOutputError
+from ._core.images import ImageReadError, InvalidImagesError
+from ._core.weights import WeightsError
+from .datasets import InvalidImagesWarning
+from .plugin.discovery import PluginError
+from .plugin.registry import DuplicateComponentError, UnknownComponentError
 
-
-class ImageInputError(ValueError):
-    """``X`` (or ``image_shape``) cannot be read as images: wrong shape, empty, NaN/inf, sizes that disagree."""
-
-
-class ImageInputTypeError(TypeError):
-    """``X`` is of a kind the estimators do not accept: sparse, a single path, mixed paths and arrays, not numbers."""
-
-
-class NonFiniteOutputError(ValueError):
-    """The network's outputs are NaN or infinite for some images (overflowing inputs or broken weights)."""
+__all__ = [
+    "DuplicateComponentError",
+    "ImageInputError",
+    "ImageInputTypeError",
+    "ImageReadError",
+    "InvalidImagesError",
+    "InvalidImagesWarning",
+    "NonFiniteOutputError",
+    "PluginError",
+    "TrainingDivergedError",
+    "UnknownComponentError",
+    "WeightsError",
+]

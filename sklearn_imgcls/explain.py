@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._core.data import as_image_data, to_float_images
-from ._core.network import float32_compute, module_device
+from ._core.data import as_image_data
+from ._core.introspection import trained_backbone
+from ._core.network import float32_compute, module_device, to_float_images
 from .plugin.registry import get_registry
 
 __all__ = ["find_target_layer", "grad_cam", "occlusion_sensitivity"]
@@ -32,7 +33,7 @@ def find_target_layer(estimator: Any, layer: str | None = None) -> tuple[str, nn
     """
     backbone = estimator.net_.module_.backbone
     if layer is None:
-        spec = get_registry().specs("backbone").get(getattr(estimator, "backbone", None))
+        spec = get_registry().specs("backbone").get(trained_backbone(estimator))
         declared = spec.target_layer if spec is not None else None
         layer = next((n for n in (declared, f"model.{declared}") if declared and _has_submodule(backbone, n)), None)
     if layer is None:

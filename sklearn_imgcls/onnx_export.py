@@ -77,7 +77,7 @@ def export_onnx(estimator: Any, path: str) -> str:
     model = program.model_proto
     classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
     for key, value in (("classes", json.dumps(classes)), ("image_shape", json.dumps(list(estimator.image_shape_))),
-                       ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator._param('backbone')})")):
+                       ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator.backbone_})")):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     with atomic_path(path) as temporary:

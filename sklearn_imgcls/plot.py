@@ -223,12 +223,12 @@ def plot_search(search: Any):
     return fig
 
 
-def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int = 8, alpha: float = 0.5):
-    """Overlay explanation maps on the first ``n`` images.
+def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int = 8, alpha: float = 0.5, proba=None):
+    """Overlay explanation maps on the first ``n`` images, titled with their predicted class.
 
     ``maps`` are those of :func:`~sklearn_imgcls.explain.grad_cam` or
     :func:`~sklearn_imgcls.explain.occlusion_sensitivity` for ``X``; Grad-CAM
-    is computed when omitted.
+    is computed when omitted. ``proba`` (of all of ``X``) spares predicting.
     """
     plt = _pyplot()
     from .explain import grad_cam
@@ -237,7 +237,7 @@ def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int =
     maps = grad_cam(estimator, first) if maps is None else np.asarray(maps)[:n]
     count = len(maps)
     images = _display_images(estimator, first, np.arange(count))
-    predicted = estimator.predict(first)
+    predicted, _ = predictions(estimator, first, None if proba is None else np.asarray(proba)[: len(first)])
     rows, cols = _grid(count)
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
     for ax in axes.ravel():
@@ -279,15 +279,16 @@ def plot_augmentations(
     """
     import torch
 
-    from .builtin.augmentations import PRESETS
-    from ._core.data import as_image_data, to_float_images
+    from ._core.data import as_image_data
+    from ._core.network import to_float_images
     from ._core.iterators import augment_batch
     from ._core.params import check_augment, check_int
     from .plugin.registry import ComponentChain
+    from .presets import AUGMENT_PRESETS
 
     plt = _pyplot()
     n_images, n_views = check_int("n_images", n_images), check_int("n_views", n_views)
-    chain = ComponentChain("augmentation", check_augment(augment, PRESETS)).build()
+    chain = ComponentChain("augmentation", check_augment(augment, AUGMENT_PRESETS)).build()
     data = as_image_data(X, image_shape)
     n_images = min(n_images, len(data))
     images = next(data.batches(n_images))

@@ -4,13 +4,20 @@ A preset supplies the value of every parameter the user left at ``None``
 (``augment``: left at ``"auto"``); a value the user sets always wins. The
 numbers behind each choice are in ``benchmarks/RESULTS.md`` (Fashion-MNIST
 on a 2-core CPU).
+
+:data:`AUGMENT_PRESETS` holds the named augmentation lists accepted as
+``augment="light" | "standard" | "strong"`` by every classifier (the data
+lives in :mod:`sklearn_imgcls._core.augment_presets`, beside the code that
+resolves it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS", "preset_value"]
+from ._core.augment_presets import AUGMENT_PRESETS
+
+__all__ = ["AUGMENT_PRESETS", "PRESETS", "preset_value"]
 
 #: parameters a preset decides when they are left unset
 PRESET_PARAMS = ("backbone", "backbone_params", "max_epochs", "batch_size", "lr", "lr_schedule", "augment")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import plot as P
+from ._core.introspection import trained_backbone
 from .metrics import evaluate
 
 __all__ = ["write_report"]
@@ -54,6 +55,7 @@ def write_report(
     search: Any = None,
     title: str | None = None,
     n_examples: int = 10,
+    proba: np.ndarray | None = None,
 ) -> str:
     """Write ``index.html``, its PNG figures and ``metrics.json`` into ``out_dir``.
 
@@ -68,9 +70,14 @@ def write_report(
     search : fitted GridSearchCV, optional
         Adds the hyperparameter plot.
     title : str, optional
-        Page title; defaults to the estimator's class and backbone.
+        Page title; defaults to the estimator's class and the backbone it
+        trained (``backbone_``, the preset resolved).
     n_examples : int
         Images in the top-losses and activation-map grids.
+    proba : numpy.ndarray, optional
+        Precomputed ``estimator.predict_proba(X)`` (e.g. by a caller that
+        already ran :func:`~sklearn_imgcls.metrics.evaluate`); otherwise it is
+        computed here, once, and shared by the metrics and every figure.
 
     Returns
     -------
@@ -80,7 +87,8 @@ def write_report(
     import matplotlib.pyplot as plt
 
     os.makedirs(out_dir, exist_ok=True)
-    proba = estimator.predict_proba(X)
+    if proba is None:
+        proba = estimator.predict_proba(X)
     result = evaluate(estimator, X, y, proba=proba)
     with open(os.path.join(out_dir, "metrics.json"), "w") as handle:
         json.dump(_jsonable(result), handle, indent=2, default=str)
@@ -94,7 +102,7 @@ def write_report(
         ("history.png", "Training history", lambda: P.plot_history(estimator)),
         ("class_distribution.png", "Class distribution", lambda: P.plot_class_distribution(y_train if y_train is not None else y, y if y_train is not None else None)),
         ("top_losses.png", "Top losses", lambda: P.plot_top_losses(estimator, X, y, n=n_examples, proba=proba)),
-        ("activation_maps.png", "Class activation maps (Grad-CAM)", lambda: P.plot_cam(estimator, X, n=n_examples)),
+        ("activation_maps.png", "Class activation maps (Grad-CAM)", lambda: P.plot_cam(estimator, X, n=n_examples, proba=proba)),
     ]
     if search is not None:
         figures.append(("search.png", "Hyperparameter search", lambda: P.plot_search(search)))
@@ -114,7 +122,8 @@ def write_report(
         for key, label in _SUMMARY
     )
     per_class = result["per_class"].to_html(float_format=lambda v: f"{v:.3f}")
-    name = title or f"{type(estimator).__name__} ({getattr(estimator, 'backbone', '')})"
+    backbone = trained_backbone(estimator)
+    name = title or (f"{type(estimator).__name__} ({backbone})" if backbone is not None else type(estimator).__name__)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(name)}</title><style>{_STYLE}</style></head>
 <body>

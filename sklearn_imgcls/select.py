@@ -22,6 +22,8 @@ from sklearn.model_selection import StratifiedKFold, check_cv, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import check_random_state
 
+from ._core.introspection import final_estimator
+
 __all__ = ["FlattenPixels", "Leaderboard", "auto_candidates", "leaderboard"]
 
 _PILOT_IMAGES = 256
@@ -50,7 +52,8 @@ class FlattenPixels(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:  # noqa: D102
         import torch
 
-        from ._core.data import as_image_data, to_float_images
+        from ._core.data import as_image_data
+        from ._core.network import to_float_images
 
         data = as_image_data(X, fitted_shape=self.image_shape_, estimator_name="FlattenPixels")
         return torch.cat([to_float_images(b) for b in data.batches(4096)]).flatten(1).numpy()
@@ -76,7 +79,7 @@ class Leaderboard(pd.DataFrame):
 
 def _count_trainable(estimator: Any) -> float:
     """Trainable parameters of a fitted estimator (torch nets, linear models, MLPs); NaN when unknown."""
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    final = final_estimator(estimator)
     net = getattr(final, "net_", None)
     if net is not None:
         return float(sum(p.numel() for p in net.module_.parameters() if p.requires_grad))
@@ -129,7 +132,7 @@ def auto_candidates(
     registry = get_registry()
     plugin_backbones = [
         name for name, spec in registry.specs("backbone").items()
-        if not spec.plugin.startswith("sklearn_imgcls.builtin") and "test" not in spec.tags
+        if not spec.plugin.startswith("sklearn_imgcls.builtin")
     ]
     for name in plugin_backbones[:3]:
         candidates[f"cnn:{name}"] = CNNClassifier(name, max_epochs=10, **cnn)
@@ -168,14 +171,14 @@ def _named_candidates(candidates: Any, n_samples: int, image_shape, random_state
 
 
 def _default_name(estimator: Any) -> str:
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    final = final_estimator(estimator)
     backbone = getattr(final, "backbone", None)
     return f"{type(final).__name__}({backbone})" if isinstance(backbone, str) else type(final).__name__
 
 
 def _scale_exponent(estimator: Any) -> float:
     """How fit time grows with the number of images: about quadratic for kernel SVMs, linear otherwise."""
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    final = final_estimator(estimator)
     return 2.0 if type(final).__name__ in {"SVC", "NuSVC"} else 1.0
 
 

@@ -7,16 +7,19 @@ from typing import Any
 
 from torch import nn
 
-from ._core.base import BaseImageClassifier
+from skorch.callbacks import Unfreezer
+
 from ._core.data import ImageData, check_image_shape
 from ._core.params import check_dict, check_positive_float
-from ._core.pretrained import Unfreeze, apply_freeze, build_pretrained_network
+from ._core.pretrained import apply_freeze, build_pretrained_network, first_conv_channels
+from ._core.weights import is_checkpoint_path
+from .classifier import ImageClassifier
 from .plugin.registry import get_registry
 
 __all__ = ["TransferClassifier"]
 
 
-class TransferClassifier(BaseImageClassifier):
+class TransferClassifier(ImageClassifier):
     """Image classifier that adapts a pretrained network to new classes.
 
     The backbone is loaded with ``weights``, its classification head is
@@ -61,14 +64,19 @@ class TransferClassifier(BaseImageClassifier):
         initialisation, the images' own size.
     max_epochs : int, default=10
         Epochs in all, fine-tuning included.
+    normalize : bool, default=True
+        When the weights carry no normalisation of their own
+        (``weights=None``, checkpoints without one): standardise each
+        channel with the training images' mean and std (False: feed the
+        images as they are). Weights with their own mean and std
+        (torchvision's, :meth:`save_weights` files) always use those.
     **other parameters
         As :class:`~sklearn_imgcls.CNNClassifier`: ``backbone_params``,
         ``image_shape``, ``loss``, ``loss_params``, ``class_weight``,
         ``optimizer``, ``optimizer_params``, ``lr``, ``lr_schedule`` (default
         ``"constant"``), ``batch_size``, ``validation_fraction``,
         ``early_stopping``, ``scoring``, ``augment``, ``sampler``, ``tta``,
-        ``adversarial``, ``normalize`` (unused: the weights decide, or the
-        images' statistics), ``device``, ``precision``, ``channels_last``,
+        ``adversarial``, ``device``, ``precision``, ``channels_last``,
         ``compile``, ``num_workers``, ``num_threads``, ``random_state``, ``verbose``,
         ``callbacks``, ``accelerator``.
 
@@ -76,6 +84,9 @@ class TransferClassifier(BaseImageClassifier):
     ----------
     classes_, n_features_in_, image_shape_, net_, history_
         As :class:`~sklearn_imgcls.CNNClassifier`.
+    backbone_, backbone_params_, max_epochs_, batch_size_, lr_, lr_schedule_, augment_
+        The values trained with (here the parameters themselves: no preset
+        fills them), as in :class:`~sklearn_imgcls.CNNClassifier`.
     frozen_parameters_ : list of str
         Backbone parameters frozen at the start of training.
     fine_tune_epochs_ : int
@@ -197,10 +208,29 @@ class TransferClassifier(BaseImageClassifier):
         -------
         self
         """
-        super().fit(X, y, sample_weight, resume_from=resume_from)
-        self.frozen_parameters_ = self._frozen
+        return super().fit(X, y, sample_weight, resume_from=resume_from)
+
+    #: ``freeze`` may keep backbone parameters frozen (``frozen_parameters_``)
+    _freezes = True
+
+    def _record_fitted(self, net: Any, classes: Any, image_shape: tuple[int, int, int],
+                       frozen_parameters: list[str] | None = None) -> None:
+        """As the base, plus ``frozen_parameters_`` (those of this fit, or of a loaded file) and ``fine_tune_epochs_``."""
+        super()._record_fitted(net, classes, image_shape)
+        self.frozen_parameters_ = list(self._frozen if frozen_parameters is None else frozen_parameters)
         self.fine_tune_epochs_ = self._fine_tune_epochs()
-        return self
+
+    def _recipe_without_record(self) -> dict:
+        """The fitted network's recipe when it records none (built before recipes were recorded)."""
+        network = self.net_.module_
+        channels, height, width = self.image_shape_
+        recipe = {"backbone": self.backbone, "backbone_params": self.backbone_params or {},
+                  "num_outputs": len(self.classes_), "network_in_channels": network.in_channels,
+                  "network_input_size": network.input_size, "build_size": (height, width), "replace_head": True}
+        if self.weights is not None and not is_checkpoint_path(self.weights):
+            return {**recipe, "source": "torchvision", "build_channels": 3}
+        return {**recipe, "source": "registry",
+                "build_channels": first_conv_channels(network.backbone.state_dict()) or channels}
 
     def _fine_tune_epochs(self) -> int:
         """The final epochs with the backbone released: ``fine_tune_epochs``, by default half of ``max_epochs``."""
@@ -210,14 +240,15 @@ class TransferClassifier(BaseImageClassifier):
 
     def _build_network(self, data: ImageData, n_classes: int, settings: dict) -> tuple[nn.Module, list, dict]:
         built = build_pretrained_network(
-            self.backbone, self.weights, data, n_classes, self.input_size, self.backbone_params
+            self.backbone, self.weights, data, n_classes, self.input_size, self.backbone_params, self.normalize
         )
         frozen = apply_freeze(built.network.backbone, built.head, self.freeze)
         self._frozen = frozen
         callbacks = []
         fine_tune = self._fine_tune_epochs()
-        if fine_tune and frozen:
-            callbacks.append(("unfreeze", Unfreeze(self.max_epochs - fine_tune + 1, frozen)))
+        if fine_tune and frozen:  # skorch matches the net's parameter names: the backbone's carry "backbone."
+            unfreezer = Unfreezer([f"backbone.{name}" for name in frozen], at=int(self.max_epochs) - fine_tune + 1)
+            callbacks.append(("unfreeze", unfreezer))
         # skorch: parameters matching a group pattern get its settings; the
         # rest (the backbone) learn at the net's lr.
         net_params = {

@@ -11,7 +11,7 @@ from skorch.dataset import Dataset
 from sklearn.model_selection import KFold, cross_val_score
 
 from sklearn_imgcls import CNNClassifier, build_augmentation, list_augmentations
-from sklearn_imgcls.builtin.augmentations import PRESETS
+from sklearn_imgcls.presets import AUGMENT_PRESETS as PRESETS
 from sklearn_imgcls._core.iterators import BatchIterator, augment_batch
 from sklearn_imgcls.plugin.registry import ComponentChain, UnknownComponentError, get_registry
 from tests.plugins import tiny_linear

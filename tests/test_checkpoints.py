@@ -291,7 +291,10 @@ def test_cli_resume_continues_from_the_checkpoint(tmp_path, png_folder, monkeypa
 
     monkeypatch.setattr(C.TrainingCheckpoint, "save_model", save_then_ctrl_c)
     assert main(args) == 130  # saved, but not finished: scripts can tell (128 + SIGINT)
-    assert "for 1 epoch(s)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "for 1 epoch(s)" in printed
+    # what was trained (the preset's backbone and length), read from the fitted attributes
+    assert "trained CNNClassifier(simple_cnn)" in printed and "stopped before max_epochs=3" in printed
     assert os.path.isfile(os.path.join(out + ".checkpoint", "epoch-0001", "manifest.json"))
     monkeypatch.undo()
     assert main(args[:-2] + ["--param", "batch_size=8", "--resume"]) == 2
@@ -299,3 +302,17 @@ def test_cli_resume_continues_from_the_checkpoint(tmp_path, png_folder, monkeypa
     assert main(args + ["--resume"]) == 0
     assert "for 3 epoch(s)" in capsys.readouterr().out
     assert not os.path.exists(out + ".checkpoint")  # finished: the checkpoint is removed
+
+
+def test_the_resume_reader_is_internal_and_reexported():
+    # _core/resume.py is what the estimator's fit uses; it must not reach up into the public modules
+    code = ("import sys, sklearn_imgcls._core.resume as R; "
+            "print(sorted(m for m in sys.modules if m.startswith('sklearn_imgcls.') and '._core' not in m "
+            "and '.plugin' not in m and '.builtin' not in m))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    from sklearn_imgcls._core import resume as R
+
+    for name in ("FORMAT_VERSION", "describe_training", "restore_checkpoint", "training_fingerprint"):
+        assert getattr(C, name) is getattr(R, name)

@@ -81,14 +81,14 @@ def test_the_documented_examples_parse_and_use_safe_model_files():
     import re
     from pathlib import Path
 
-    from sklearn_imgcls.cli.main import EPILOG, _parser
+    from sklearn_imgcls.cli.main import EPILOG, build_parser
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     section = re.search(r"## Command line\n(.*?)\n## ", readme.read_text(), re.S).group(1)
     examples = _example_commands(section) + _example_commands(EPILOG)
     assert len(examples) >= 16
     for argv in examples:
-        args = _parser().parse_args(argv)  # an outdated option or subcommand exits here
+        args = build_parser().parse_args(argv)  # an outdated option or subcommand exits here
         for name in ("out", "model"):
             assert not str(getattr(args, name, None) or "").endswith(".joblib"), argv
     for words in ("--allow-pickle", "safetensors", "--threads", "--skip-invalid", "exit codes"):
@@ -102,3 +102,46 @@ def test_help_documents_the_new_options(capsys):
         text = capsys.readouterr().out
         assert "--threads N" in text and "--allow-pickle" in text
         assert ("--skip-invalid" in text) == (command != "tune")
+
+
+def _subparsers():
+    import argparse
+
+    from sklearn_imgcls.cli.main import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+def test_every_option_shows_in_its_help_and_shared_ones_read_the_same(capsys):
+    helps: dict[str, set] = {}
+    for command, parser in _subparsers().items():
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        for action in parser._actions:
+            name = action.option_strings[-1] if action.option_strings else action.dest
+            assert name in text, (command, name)
+            if action.help and name in ("--threads", "--skip-invalid", "--seed", "--cv", "--param", "--estimator",
+                                        "--quiet", "data", "model"):
+                helps.setdefault(name, set()).add(action.help)
+    assert set(helps) >= {"--threads", "--skip-invalid", "--seed", "--cv", "--param", "--estimator", "data", "model"}
+    assert all(len(texts) == 1 for texts in helps.values()), helps  # one definition each
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert all(command in top for command in _subparsers())
+
+
+def test_the_estimator_choices_map_to_the_classes(capsys):
+    from sklearn_imgcls import CNNClassifier, TransferClassifier
+    from sklearn_imgcls.cli.options import ESTIMATORS, estimator_class
+
+    assert {kind: estimator_class(kind) for kind in ESTIMATORS} == {"cnn": CNNClassifier, "transfer": TransferClassifier}
+    with pytest.raises(ValueError, match=r"--estimator must be one of \['cnn', 'transfer'\], got 'svm'"):
+        estimator_class("svm")
+    with pytest.raises(SystemExit):
+        main(["train", "digits", "--out", "m.safetensors", "--estimator", "svm"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'svm'" in err and "cnn" in err and "transfer" in err

@@ -188,9 +188,9 @@ def test_a_write_problem_names_the_users_path_in_one_line(model, tmp_path, capsy
 
 
 def test_messages_show_plain_values_not_numpy_reprs(tmp_path, capsys):
-    from sklearn_imgcls.cli.main import _one_line
+    from sklearn_imgcls.cli.main import one_line
 
-    assert _one_line(ValueError("y has np.str_('only') and np.int64(3),\nnp.float32(0.5) np.True_")) == \
+    assert one_line(ValueError("y has np.str_('only') and np.int64(3),\nnp.float32(0.5) np.True_")) == \
         "y has 'only' and 3, 0.5 True"
     folder = make_folder(tmp_path / "one", labels=("only",))
     assert main(["train", str(folder), *FAST, "--out", str(tmp_path / "m.safetensors")]) == 2

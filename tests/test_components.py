@@ -113,3 +113,23 @@ def test_iterator_shards_visit_disjoint_parts_that_cover_the_epoch():
         seen.append(torch.cat([yb for _, yb in it]).tolist())
     assert sorted(sum(seen, [])) == list(range(23))
     assert all(not set(a) & set(b) for i, a in enumerate(seen) for b in seen[i + 1:])
+
+
+def test_one_resize_serves_the_network_and_the_upsampled_backbones():
+    """ImageNetwork (antialiased, may shrink) and Upsampled (only enlarges) share resize_images."""
+    import torch.nn.functional as F
+
+    from sklearn_imgcls._core.network import ImageNetwork, resize_images
+    from sklearn_imgcls.builtin.torchvision_backbones import Upsampled
+
+    x = torch.rand(2, 3, 20, 13, generator=torch.Generator().manual_seed(0))
+    plain = F.interpolate(x, size=(8, 8), mode="bilinear", align_corners=False)
+    shrunk = resize_images(x, (8, 8), antialias=True)
+    assert shrunk.shape == (2, 3, 8, 8) and not torch.allclose(shrunk, plain, atol=1e-3)  # low-passed
+    assert torch.allclose(resize_images(x, (40, 26), antialias=True), resize_images(x, (40, 26), antialias=False), atol=1e-6)
+    network = ImageNetwork(torch.nn.Identity(), torch.zeros(3), torch.ones(3), input_size=(8, 8))
+    assert torch.equal(network(x), shrunk)
+    upsampled = Upsampled(torch.nn.Identity(), (40, 26))
+    assert torch.equal(upsampled(x), F.interpolate(x, size=(40, 26), mode="bilinear", align_corners=False))
+    as_uint8 = (x * 255).round().to(torch.uint8)  # uint8 images are scaled to [0, 1] by the network
+    assert torch.allclose(network(as_uint8), resize_images(as_uint8.float() / 255, (8, 8), antialias=True))

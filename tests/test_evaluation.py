@@ -163,8 +163,7 @@ def test_occlusion_mass_falls_on_the_deciding_patch(patch_data):
 def test_grad_cam_runs_for_every_kind_of_backbone(backbone, digits_small):
     from sklearn_imgcls import list_backbones
 
-    if backbone not in list_backbones():
-        pytest.skip(f"{backbone} is not installed")
+    assert backbone in list_backbones(), f"{backbone} is not installed (lenet5 comes with plugins/: run scripts/setup_env.sh)"
     X, y = digits_small
     clf = CNNClassifier(backbone, image_shape=(1, 8, 8), max_epochs=1, random_state=0).fit(X[:64], y[:64])
     name, _ = find_target_layer(clf)
@@ -214,3 +213,45 @@ def test_report_is_self_contained(fitted, tmp_path):
     assert metrics["accuracy"] == pytest.approx(evaluate(clf, X, y)["accuracy"])
     assert set(metrics["per_class"]) == set(clf.classes_)
     assert f"{metrics['accuracy']:.4f}" in page
+
+
+def _counting_predict_proba(monkeypatch, clf) -> list[int]:
+    """Count ``clf.predict_proba`` calls (``predict`` goes through it too); returns the list of batch lengths."""
+    calls: list[int] = []
+    original = clf.predict_proba
+
+    def counting(X):
+        calls.append(len(X))
+        return original(X)
+
+    monkeypatch.setattr(clf, "predict_proba", counting)
+    return calls
+
+
+def test_report_and_evaluate_predict_once_and_name_the_trained_backbone(fitted, tmp_path, monkeypatch):
+    clf, X, y, _ = fitted
+    assert clf.backbone is None and clf.backbone_ == "bn_cnn"  # the default preset chose it in fit
+    calls = _counting_predict_proba(monkeypatch, clf)
+    index = write_report(clf, X, y, str(tmp_path / "one"))
+    assert calls == [len(X)]  # metrics, every figure and the Grad-CAM titles share one pass
+    page = open(index, encoding="utf-8").read()
+    assert "<h1>CNNClassifier (bn_cnn)</h1>" in page and "not drawn" not in page
+
+    calls.clear()
+    proba = clf.predict_proba(X)
+    result = evaluate(clf, X, y, proba=proba)
+    write_report(clf, X, y, str(tmp_path / "two"), proba=proba)
+    assert calls == [len(X)]  # the caller's pass only: what the CLI's evaluate command does
+    assert result["accuracy"] == pytest.approx(evaluate(clf, X, y)["accuracy"]) and len(calls) == 2
+
+
+def test_report_title_falls_back_to_the_parameter_on_models_without_backbone_(fitted, tmp_path, monkeypatch):
+    from sklearn_imgcls._core.introspection import trained_backbone
+
+    clf, X, y, _ = fitted
+    old = CNNClassifier("simple_cnn")  # a model saved before fit recorded backbone_ has only the parameter
+    assert trained_backbone(old) == "simple_cnn" and trained_backbone(clf) == "bn_cnn"
+    monkeypatch.delattr(clf, "backbone_")
+    monkeypatch.setattr(clf, "backbone", "simple_cnn")
+    page = open(write_report(clf, X[:20], y[:20], str(tmp_path / "old"), n_examples=2), encoding="utf-8").read()
+    assert "<h1>CNNClassifier (simple_cnn)</h1>" in page

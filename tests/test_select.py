@@ -105,7 +105,7 @@ def test_bad_arguments_are_explained(digits_small):
         leaderboard(X, y, cheap(), time_budget=0)
 
 
-def test_auto_candidates_are_size_aware_and_include_plugin_backbones(tmp_path, monkeypatch):
+def test_auto_candidates_are_size_aware_and_include_plugin_backbones(tmp_path, monkeypatch, fresh_registry):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty weights cache
     small = auto_candidates(500, (1, 8, 8), random_state=0)
     assert {"logistic_regression", "random_forest", "mlp", "svc_rbf", "cnn:simple_cnn", "cnn:bn_cnn"} <= set(small)
@@ -119,6 +119,17 @@ def test_auto_candidates_are_size_aware_and_include_plugin_backbones(tmp_path, m
     (cached / ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[1]).write_bytes(b"")
     with_weights = auto_candidates(500, (1, 8, 8))
     assert "transfer:resnet18" in with_weights and "probe:resnet18" in with_weights
+
+
+def test_auto_candidates_take_every_plugin_backbone_whatever_its_tags(tmp_path, monkeypatch, fresh_registry):
+    from sklearn_imgcls.plugin.registry import get_registry
+    from tests.plugins import tiny_linear
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    get_registry().register_plugin(tiny_linear, name="tiny_linear_select_test")  # fresh_registry forgets it after
+    candidates = auto_candidates(500, (1, 8, 8))
+    assert "cnn:tiny_linear" in candidates  # tagged "test": the library knows no test convention
+    assert "cnn:lenet5" in candidates
 
 
 def test_plot_highlights_the_pareto_front(digits_small):

@@ -5,7 +5,12 @@ network is made: it validates parameters in ``fit``, turns the input into
 images (:mod:`sklearn_imgcls._core.data`), encodes labels, builds the loss,
 augmentations and sampler from the registry, trains a skorch
 ``NeuralNetClassifier`` kept as ``net_``, and predicts with a lean
-inference loop. Subclasses implement :meth:`BaseImageClassifier._build_backbone`.
+inference loop. Subclasses implement :meth:`BaseImageClassifier._build_backbone`
+(or ``_build_network``) and describe what they build for persistence
+(``__sklearn_imgcls_recipe__``, see :mod:`sklearn_imgcls._core.recipe`).
+Saving, ONNX export and the learning-rate finder are added by the public
+:class:`sklearn_imgcls.classifier.ImageClassifier`, so nothing here imports
+the public modules.
 """
 
 from __future__ import annotations
@@ -18,50 +23,30 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
-from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import params as P
-from .labels import check_label_values, plain
-from ..builtin.augmentations import PRESETS as AUGMENT_PRESETS
-from ..checkpoints import describe_training
-from .data import ImageData, as_image_data, channel_statistics, naming_invalid_files
-from .divergence import DivergenceGuard, non_finite_output_message
-from ..errors import NonFiniteOutputError
+from .augment_presets import AUGMENT_PRESETS
+from .data import ImageData, as_image_data, naming_invalid_files
+from .divergence import non_finite_output_message
+from .errors import NonFiniteOutputError
 from .inference import inference_batch_size, predicted_probabilities
-from .iterators import BatchIterator
 from .loader_workers import resolve_workers
+from .net import per_sample_criterion
+from .net_factory import training_net
 from .network import PRECISIONS, ImageNetwork, module_device
 from ..plugin.registry import ComponentChain, get_registry
-from .resampling import ResampledSplit
-from .schedules import LR_SCHEDULES, LRSchedule
-from .net import ImageNeuralNet, accelerated_net_class, per_sample_criterion
+from .pretrained import input_statistics
+from .recipe import RECIPE_KEYS, ModelRecipe, registry_recipe
+from .resume import describe_training, restore_checkpoint
+from .schedules import LR_SCHEDULES
+from .targets import class_weight_tensor, encode_labels
 from .threads import torch_threads
 
-__all__ = ["BaseImageClassifier"]
-
-
-def _silent(*args: Any, **kwargs: Any) -> None:
-    """A print sink that prints nothing (module level, so nets pickle)."""
-
-
-def _softmax(logits: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(logits, dim=-1)
-
-
-#: images used to estimate the per-channel mean and std of file inputs
-_STATS_SAMPLE = 512
-
-#: values of the compute parameters for estimators that do not define them
-_COMPUTE_DEFAULTS = {"lr_schedule": "constant", "precision": "fp32", "channels_last": False, "compile": False,
-                     "num_workers": 0}
+__all__ = ["RESOLVED_PARAMS", "BaseImageClassifier"]
 
 
 #: parameters whose value in training may differ from the one set (presets fill unset ones);
@@ -83,9 +68,23 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     def _validate_extra_params(self) -> None:
         """Validate subclass-specific parameters (called first in ``fit``)."""
 
+    #: whether ``fit`` may freeze backbone parameters (recorded as ``frozen_parameters_``)
+    _freezes = False
+
     def _param(self, name: str) -> Any:
         """The value a parameter takes in training (subclasses resolve presets here)."""
-        return getattr(self, name, _COMPUTE_DEFAULTS.get(name))
+        return getattr(self, name)
+
+    def _fixed_recipe(self, image_shape: tuple[int, int, int]) -> dict:
+        """Recipe values the parameters decide for images of ``image_shape`` (see :class:`ModelRecipe`)."""
+        return {"backbone": self._param("backbone")}
+
+    def _recipe_without_record(self) -> dict:
+        """The fitted network's recipe, for networks built before recipes were recorded on them."""
+        network = self.net_.module_
+        recipe = registry_recipe(self._param("backbone"), self._param("backbone_params"), self.image_shape_,
+                                 len(self.classes_))
+        return {**recipe, "network_in_channels": network.in_channels, "network_input_size": network.input_size}
 
     # -- fit -------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, resume_from: str | None = None) -> "BaseImageClassifier":
@@ -120,28 +119,57 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                 with naming_invalid_files(data):  # one unreadable file: name every one, from any DataLoader worker
                     if resume_from is None:
                         net.fit(dataset, y_encoded)
-                    else:
-                        remaining = self._restore_checkpoint(net, resume_from)
+                    else:  # weights, optimizer, history and RNG states, checked against this fit's parameters and data
+                        remaining = int(self._param("max_epochs")) - restore_checkpoint(net, os.fspath(resume_from))
                         if remaining > 0:
                             net.partial_fit(dataset, y_encoded, epochs=remaining)
+        self._record_fitted(net, classes, data.image_shape)
+        return self
+
+    def _record_fitted(self, net: NeuralNetClassifier, classes: np.ndarray, image_shape: tuple[int, int, int],
+                       frozen_parameters: list[str] | None = None) -> None:
+        """Set the fitted attributes (from ``fit``, or from a loaded model file: then with its ``frozen_parameters``)."""
         self.classes_ = classes
         for name in RESOLVED_PARAMS:  # what was trained, presets resolved (read these, not the parameters)
             setattr(self, f"{name}_", self._param(name))
-        self.image_shape_ = data.image_shape
-        self.n_features_in_ = int(np.prod(data.image_shape))
+        self.image_shape_ = tuple(image_shape)
+        self.n_features_in_ = int(np.prod(image_shape))
         self.net_ = net
         self.history_ = net.history
-        return self
 
-    def _restore_checkpoint(self, net: NeuralNetClassifier, folder: str) -> int:
-        """Check and load the checkpoint in ``folder`` into ``net``; return the epochs left to train.
+    # -- the persistence protocol (see sklearn_imgcls._core.recipe) ----------
+    def __sklearn_imgcls_recipe__(self, image_shape: tuple[int, int, int] | None = None) -> ModelRecipe:
+        """Describe the network for :mod:`sklearn_imgcls.persistence`.
 
-        See :func:`sklearn_imgcls.checkpoints.restore_checkpoint` (weights, optimizer, history and
-        RNG states, checked against the manifest and this fit's parameters and data).
+        Parameters
+        ----------
+        image_shape : tuple of int or None
+            None: describe the fitted network (``architecture``; ``fixed``
+            for the fitted image shape). A shape: what ``fit`` would decide
+            for images of that shape, the parameters checked first as
+            ``fit`` checks them (ValueError or TypeError otherwise).
+
+        Returns
+        -------
+        ModelRecipe
         """
-        from ..checkpoints import restore_checkpoint
+        if image_shape is None:
+            check_is_fitted(self)
+            image_shape = self.image_shape_
+        else:
+            self._validate_params()
+        architecture = None
+        if hasattr(self, "net_"):
+            recorded = getattr(self.net_.module_, "recipe", None)  # what the estimator built, where it says so
+            fine = isinstance(recorded, dict) and set(recorded) == RECIPE_KEYS
+            architecture = dict(recorded) if fine else self._recipe_without_record()
+        return ModelRecipe(architecture, self._fixed_recipe(tuple(image_shape)), self._freezes)
 
-        return int(self._param("max_epochs")) - restore_checkpoint(net, os.fspath(folder))
+    def __sklearn_imgcls_restore__(self, net: NeuralNetClassifier, classes: np.ndarray,
+                                   image_shape: tuple[int, int, int], frozen_parameters: list[str]):
+        """Become the fitted estimator holding ``net`` (a model file's network); returns ``self``."""
+        self._record_fitted(net, classes, image_shape, frozen_parameters)
+        return self
 
     @contextlib.contextmanager
     def _training_session(self, X: Any, y: Any, sample_weight: Any = None, **setting_overrides: Any):
@@ -154,7 +182,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """
         settings = {**self._validate_params(), **setting_overrides}
         data = as_image_data(X, self.image_shape)
-        classes, y_encoded = self._encode_labels(y, len(data))
+        classes, y_encoded = encode_labels(y, len(data), type(self).__name__)
         weights = P.check_sample_weight(sample_weight, len(data))
         if weights is not None and settings["resampler"] is not None:
             raise ValueError(
@@ -176,7 +204,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """Build network, loss and skorch net for ``data`` (under the caller's seed)."""
         module, callbacks, net_params = self._build_network(data, len(classes), settings)
         module.set_compute(settings["precision"], settings["channels_last"], settings["compile"])
-        class_weight = self._class_weight_tensor(classes, y_encoded)
+        class_weight = class_weight_tensor(self.class_weight, classes, y_encoded)
         registry = get_registry()
         extra = {}
         if "class_priors" in inspect.signature(registry.get("loss", self.loss).build).parameters:
@@ -184,7 +212,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         criterion = registry.build("loss", self.loss, class_weight=class_weight, **extra, **settings["loss_params"])
         if weighted:
             criterion = per_sample_criterion(criterion, self.loss)
-        return self._make_net(module, criterion, settings, seed, y_encoded, callbacks, net_params, classes)
+        return training_net(module, criterion, settings, seed, y_encoded, classes, user_callbacks=self.callbacks,
+                            extra_callbacks=callbacks, net_params=net_params, accelerator=self.accelerator)
 
     def _validate_params(self) -> dict[str, Any]:
         self._validate_extra_params()
@@ -236,164 +265,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             raise TypeError(f"callbacks must be None or a list of skorch callbacks, got {self.callbacks!r}.")
         return settings
 
-    def _encode_labels(self, y: Any, n_images: int) -> tuple[np.ndarray, np.ndarray]:
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        if isinstance(y, (list, tuple)):  # before numpy turns [1, "cat"] into ["1", "cat"]
-            check_label_values(np.asarray(y, dtype=object).reshape(-1) if np.ndim(y) == 1 else np.asarray(y))
-        y = column_or_1d(np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy(), warn=True)
-        if len(y) != n_images:
-            raise ValueError(f"X holds {n_images} images but y has {len(y)} labels; they must match.")
-        check_label_values(y)
-        check_classification_targets(y)
-        encoder = LabelEncoder()
-        encoded = encoder.fit_transform(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"y has only one class ({plain(encoder.classes_[0])!r}); a classifier needs samples of at "
-                f"least 2 classes."
-            )
-        return encoder.classes_, encoded.astype(np.int64)
-
-    def _class_weight_tensor(self, classes: np.ndarray, y_encoded: np.ndarray) -> torch.Tensor | None:
-        if self.class_weight is None:
-            return None
-        if self.class_weight == "balanced":
-            weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=y_encoded)
-        else:
-            unknown = set(self.class_weight) - set(classes.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight names classes that are not in y: {sorted(unknown, key=repr)}. "
-                    f"Classes in y: {classes.tolist()}."
-                )
-            weights = [float(self.class_weight.get(c, 1.0)) for c in classes.tolist()]
-            bad = {c: w for c, w in zip(classes.tolist(), weights) if not (np.isfinite(w) and w > 0)}
-            if bad:
-                raise ValueError(f"class_weight must give every class a positive, finite weight; got {bad}. "
-                                 "Leave a class out of the dict for weight 1.")
-        return torch.as_tensor(weights, dtype=torch.float32)
-
     def _build_network(self, data: ImageData, n_classes: int, settings: dict) -> tuple[nn.Module, list, dict]:
         """Return the network, extra skorch callbacks and extra skorch parameters."""
         backbone = self._build_backbone(data.image_shape, n_classes)
-        mean, std = self._input_statistics(data)
-        network = ImageNetwork(backbone, mean, std)
-        channels, height, width = data.image_shape
-        network.recipe = {  # how to rebuild this network (save_weights records it; see weights.LoadedWeights)
-            "source": "registry", "backbone": self._param("backbone"),
-            "backbone_params": self._param("backbone_params") or {}, "build_channels": channels,
-            "build_size": (height, width), "num_outputs": n_classes, "replace_head": False,
-            "network_in_channels": None, "network_input_size": None,
-        }
+        network = ImageNetwork(backbone, *input_statistics(data, self.normalize))
+        # how to rebuild this network (save_weights and save record it; see weights.LoadedWeights)
+        network.recipe = registry_recipe(self._param("backbone"), self._param("backbone_params"), data.image_shape,
+                                         n_classes)
         return network, [], {}
-
-    def _input_statistics(self, data: ImageData) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and std of the training images (in [0, 1] units for uint8)."""
-        channels = data.image_shape[0]
-        if not self.normalize:
-            return torch.zeros(channels), torch.ones(channels)
-        images = data.tensor if data.in_memory else data.sample(_STATS_SAMPLE)
-        mean, std = channel_statistics(images)
-        return mean, torch.where(std > 1e-12, std, torch.ones_like(std))
-
-    def _make_net(
-        self, module, criterion, settings, seed, y_encoded, extra_callbacks, net_params, classes
-    ) -> NeuralNetClassifier:
-        callbacks = [("divergence_guard", DivergenceGuard())] + list(self.callbacks or []) + list(extra_callbacks)
-        for name in settings["scoring"]:
-            callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
-        if settings["early_stopping"]:
-            callbacks.append(("early_stopping", EarlyStopping(patience=settings["early_stopping"], load_best=True)))
-        if settings["lr_schedule"] != "constant":
-            callbacks.append(("lr_schedule", LRSchedule(settings["lr_schedule"], settings["max_epochs"])))
-        if settings["verbose"] >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
-        train_split = None
-        if settings["validation_fraction"]:
-            counts = np.bincount(y_encoded)
-            train_split = ValidSplit(
-                settings["validation_fraction"], stratified=bool(counts.min() >= 2), random_state=seed
-            )
-        if settings["resampler"] is not None:
-            train_split = ResampledSplit(settings["resampler"], train_split, seed, classes=classes)
-        generator = torch.Generator().manual_seed(seed)
-        optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
-        params = dict(
-            module=module,
-            criterion=criterion,
-            optimizer=settings["optimizer"],
-            lr=settings["lr"],
-            batch_size=settings["batch_size"],
-            max_epochs=settings["max_epochs"],
-            train_split=train_split,
-            callbacks=callbacks or None,
-            device=settings["device"],
-            classes=list(range(len(classes))),
-            predict_nonlinearity=_softmax,
-            iterator_train=BatchIterator,
-            iterator_train__shuffle=True,
-            iterator_train__generator=generator,
-            iterator_train__augment=settings["augment"] if settings["augment"].items else None,
-            iterator_train__sampler=settings["sampler"],
-            iterator_train__num_classes=len(classes),
-            iterator_train__num_workers=settings["num_workers"],
-            iterator_valid=BatchIterator,
-            iterator_valid__num_workers=settings["num_workers"],
-            adversarial=settings["adversarial"],
-            verbose=settings["verbose"],
-            **optimizer_params,
-        )
-        params.update(net_params)
-        if self.accelerator is not None:
-            processes = getattr(self.accelerator, "num_processes", 1)
-            if processes > 1 and settings["validation_fraction"]:
-                raise ValueError(
-                    "validation_fraction is not supported across several accelerate processes (each would score "
-                    "its own copy of the validation split); set validation_fraction=None for distributed runs."
-                )
-            params.update(device=None, accelerator=self.accelerator)
-            if settings["verbose"] == 0:  # AccelerateMixin routes the epoch table to accelerator.print
-                params["callbacks__print_log__sink"] = _silent
-            if processes > 1:
-                params["iterator_train__shard"] = (self.accelerator.process_index, processes)
-            return accelerated_net_class()(**params)
-        return ImageNeuralNet(**params)
-
-    def save_weights(self, path: str) -> None:
-        """Save the fitted network (weights and input normalisation) for transfer.
-
-        ``TransferClassifier(backbone=<same backbone>, weights=path)`` and
-        ``BackboneFeatures(<same backbone>, weights=path)`` load it. A path
-        ending in ``.safetensors`` writes safetensors, else ``torch.save``.
-        """
-        from .weights import save_weights
-
-        check_is_fitted(self)
-        save_weights(self.net_.module_, os.fspath(path))
-
-    def lr_find(self, X: Any, y: Any, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100):
-        """Learning-rate range test on a throw-away copy of the network.
-
-        The rate rises exponentially from ``start_lr`` to ``end_lr`` over
-        ``num_steps`` batches; the estimator itself is not changed. Set
-        ``lr`` to the result's ``suggested_lr`` (see
-        :func:`sklearn_imgcls.lr_finder.plot_lr_find` for the curve).
-
-        Returns
-        -------
-        sklearn_imgcls.lr_finder.LRFinderResult
-        """
-        from ..lr_finder import run_lr_range_test
-
-        if not 0 < start_lr < end_lr:
-            raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
-        P.check_int("num_steps", num_steps, minimum=2)
-        with torch_threads(getattr(self, "num_threads", None)), \
-                self._training_session(X, y, validation_fraction=None, lr_schedule="constant") as (net, data, _, y_encoded, _weights):
-            net.initialize()
-            with naming_invalid_files(data):
-                return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
 
     # -- predict ---------------------------------------------------------
     def _images(self, X: Any) -> ImageData:
@@ -427,18 +306,6 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     def _predict_batch_size(self, device: torch.device | None = None) -> int:
         """Images per inference batch (see :func:`sklearn_imgcls._core.inference.inference_batch_size`)."""
         return inference_batch_size(P.check_int("batch_size", self._param("batch_size")), self.image_shape_, device)
-
-    def save(self, path: str) -> str:
-        """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`."""
-        from ..persistence import save
-
-        return save(self, path)
-
-    def to_onnx(self, path: str) -> str:
-        """Export the fitted network (with softmax) to ONNX; see :func:`sklearn_imgcls.onnx_export.export_onnx`."""
-        from ..onnx_export import export_onnx
-
-        return export_onnx(self, path)
 
     def predict(self, X: Any) -> np.ndarray:
         """Return the predicted class label of each image (labels as given to ``fit``)."""

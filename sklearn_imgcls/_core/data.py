@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from skorch.dataset import Dataset
 
-from ..errors import ImageInputError, ImageInputTypeError
+from .errors import ImageInputError, ImageInputTypeError
 from .images import (
     ImageFileDataset,
     ImageReadError,
@@ -43,9 +43,9 @@ from .images import (
     probe_image_shape,
     read_image,
     stack_images,
-    to_float_images,
 )
 from .loader_workers import make_loader
+from .network import to_float_images
 
 
 __all__ = ["ImageData", "as_image_data", "channel_statistics", "check_image_shape", "naming_invalid_files"]
@@ -65,14 +65,11 @@ class ImageData:
         ``(n, C, H, W)`` uint8 or float32 images held in memory.
     paths : numpy.ndarray or None
         File paths decoded on access (when ``tensor`` is None).
-    n_columns : int or None
-        Column count when the input was a flat 2-D array.
     """
 
     image_shape: ImageShape
     tensor: torch.Tensor | None = None
     paths: np.ndarray | None = None
-    n_columns: int | None = None
 
     def __len__(self) -> int:
         return len(self.tensor) if self.tensor is not None else len(self.paths)
@@ -351,7 +348,6 @@ def _from_array(array: np.ndarray, shape: ImageShape | None, fitted_by: str | No
         )
     if array.shape[0] == 0:
         raise ImageInputError(f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is required.")
-    n_columns = None
     if array.ndim == 2:
         n_columns = array.shape[1]
         if n_columns == 0:
@@ -390,4 +386,4 @@ def _from_array(array: np.ndarray, shape: ImageShape | None, fitted_by: str | No
     array = np.ascontiguousarray(array)
     if not array.flags.writeable:
         array = array.copy()
-    return ImageData(tuple(array.shape[1:]), tensor=torch.from_numpy(array), n_columns=n_columns)
+    return ImageData(tuple(array.shape[1:]), tensor=torch.from_numpy(array))

@@ -30,13 +30,14 @@ import numpy as np
 import torch
 from skorch.dataset import Dataset
 
-from ..errors import ImageInputError
+from .errors import ImageInputError
+from .network import to_float_images
 
 __all__ = [
     "MAX_PIXELS", "MAX_PIXELS_ENV", "MODES", "ImageFileDataset", "ImageReadError", "InvalidImagesError",
     "check_files_exist", "collate_images", "find_invalid_images", "image_bit_depth", "image_channels", "image_to_array", "max_pixels",
     "open_image",
-    "pixel_divisor", "probe_image_shape", "read_image", "stack_images", "to_float_images",
+    "pixel_divisor", "probe_image_shape", "read_image", "stack_images",
 ]
 
 #: channel count -> Pillow mode the image is converted to
@@ -315,11 +316,6 @@ def check_files_exist(paths: Sequence[str]) -> None:
         shown = ", ".join(repr(p) for p in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise ImageInputError(f"{len(missing)} image file(s) not found: {shown}{more}.")
-
-
-def to_float_images(images: torch.Tensor) -> torch.Tensor:
-    """A float32 batch in the units the networks use: uint8 pixels scaled to ``[0, 1]``, floats as they are."""
-    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
 
 
 def stack_images(arrays: Sequence[Any]) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .data import ImageData
+from .net import class_probabilities
 from .network import module_device
 from .tta import test_time_views
 
@@ -95,9 +96,9 @@ def predicted_probabilities(
     """
 
     def step(batch: torch.Tensor) -> torch.Tensor:
-        summed = torch.softmax(module(batch).float(), dim=1)
+        summed = class_probabilities(module(batch).float())
         for view in test_time_views(batch, views):
-            summed += torch.softmax(module(view).float(), dim=1)
+            summed += class_probabilities(module(view).float())
         return summed
 
     return map_batches(module, data, step, batch_size, workers)

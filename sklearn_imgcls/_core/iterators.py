@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from skorch.dataset import Dataset
 from torch.utils.data import Subset
 
-from .data import to_float_images
+from .network import to_float_images
 from .loader_workers import make_loader
 
 __all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors", "with_images"]

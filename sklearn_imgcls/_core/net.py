@@ -21,7 +21,18 @@ from .data import to_float_images
 from .iterators import images_of, with_images
 from .network import autocast_dtype, module_device
 
-__all__ = ["ImageNeuralNet", "accelerated_net_class", "per_sample_criterion"]
+__all__ = ["ImageNeuralNet", "class_probabilities", "per_sample_criterion"]
+
+
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis: the nets' ``predict_nonlinearity`` (module level, so nets pickle).
+
+    skorch's ``predict_nonlinearity="auto"`` applies a softmax only after
+    ``CrossEntropyLoss``; every loss of the registry (focal, label smoothing,
+    logit adjustment, plugins) trains logits too, so the estimators name this
+    function explicitly instead.
+    """
+    return torch.softmax(logits, dim=-1)
 
 
 def per_sample_criterion(criterion: torch.nn.Module, loss_name: str) -> torch.nn.Module:
@@ -150,7 +161,7 @@ class ImageNeuralNet(NeuralNetClassifier):
 
     def _attack_inputs(self, Xi) -> tuple[torch.Tensor, tuple[float, float]]:
         """The batch's images as float on the module's device, and their valid pixel range."""
-        from ..robustness import pixel_bounds
+        from .attacks import pixel_bounds
 
         images = to_float_images(images_of(Xi)).to(module_device(self.module_))
         return images, pixel_bounds(images)
@@ -159,7 +170,7 @@ class ImageNeuralNet(NeuralNetClassifier):
         """TRADES (Zhang et al., 2019): clean loss + beta * KL(clean || adversarial) predictions."""
         from skorch.dataset import unpack_data
 
-        from ..robustness import perturb_kl
+        from .attacks import perturb_kl
 
         self._set_training(True)
         Xi, yi = unpack_data(batch)
@@ -180,7 +191,7 @@ class ImageNeuralNet(NeuralNetClassifier):
     def _adversarial_batch(self, batch):
         from skorch.dataset import unpack_data
 
-        from ..robustness import perturb
+        from .attacks import perturb
 
         Xi, yi = unpack_data(batch)
         settings = self.adversarial
@@ -206,13 +217,3 @@ class ImageNeuralNet(NeuralNetClassifier):
             return (loss * weight).sum() / weight.sum().clamp_min(torch.finfo(loss.dtype).tiny)
         return loss
 
-
-def accelerated_net_class() -> type:
-    """:class:`ImageNeuralNet` with skorch's :class:`~skorch.hf.AccelerateMixin` (needs ``accelerate``)."""
-    try:
-        import accelerate  # noqa: F401
-    except ImportError:
-        raise ImportError("accelerator= needs Hugging Face Accelerate: pip install 'sklearn-imgcls[accelerate]'.") from None
-    from .accelerated import AcceleratedImageNeuralNet
-
-    return AcceleratedImageNeuralNet

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PRECISIONS", "ImageNetwork", "autocast_dtype", "float32_compute", "module_device"]
+__all__ = ["PRECISIONS", "ImageNetwork", "autocast_dtype", "float32_compute", "module_device", "resize_images",
+           "to_float_images"]
 
 #: accepted values of the estimators' ``precision`` parameter
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -53,6 +54,25 @@ def module_device(module: nn.Module) -> torch.device:
     """Where ``module``'s parameters live (CPU for a module without parameters)."""
     parameter = next(module.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def to_float_images(images: torch.Tensor) -> torch.Tensor:
+    """A float32 batch in the units the networks use: uint8 pixels scaled to ``[0, 1]``, floats as they are.
+
+    The one uint8 -> float conversion: :class:`ImageNetwork` applies it to
+    its input, and so does everything that handles images outside a network
+    (augmentation, attacks, decoding of mixed bit depths, plots).
+    """
+    return images.float().div_(255) if images.dtype == torch.uint8 else images.float()
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int], *, antialias: bool) -> torch.Tensor:
+    """Bilinear resize of an ``(N, C, H, W)`` float batch to ``size`` = ``(H, W)`` (corners not aligned).
+
+    ``antialias`` low-pass filters when shrinking (as PIL does); when
+    enlarging it changes values only by float rounding (about 1e-7).
+    """
+    return F.interpolate(images, size=tuple(size), mode="bilinear", align_corners=False, antialias=antialias)
 
 
 @contextlib.contextmanager
@@ -130,12 +150,11 @@ class ImageNetwork(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - nn.Module API
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255)
+        x = to_float_images(x)
         if self.in_channels is not None and x.shape[1] != self.in_channels:
             x = x.expand(-1, self.in_channels, -1, -1) if x.shape[1] == 1 else x[:, : self.in_channels]
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
-            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
+            x = resize_images(x, self.input_size, antialias=True)
         x = (x - self.mean) / self.std
         if getattr(self, "channels_last", False) and x.ndim == 4:  # absent from networks pickled by older versions
             x = x.contiguous(memory_format=torch.channels_last)

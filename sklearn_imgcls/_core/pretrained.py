@@ -4,8 +4,11 @@
   for a backbone name and a weights source (see :mod:`sklearn_imgcls._core.weights`),
   with a new head sized to the classes and the input adaptation the weights
   need (grayscale to RGB, resizing, the weights' own normalisation).
-* :func:`apply_freeze` freezes parameters by policy; :class:`Unfreeze` is the
-  skorch callback that releases them for the fine-tuning epochs.
+* :func:`apply_freeze` freezes parameters by policy (skorch's own
+  :class:`~skorch.callbacks.Unfreezer` releases them for the fine-tuning epochs).
+* :func:`input_statistics` is the per-channel mean and std of the training
+  images that a network standardises its inputs with when its weights carry
+  no normalisation of their own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from skorch.callbacks import Callback
 from torch import nn
 
 from .data import ImageData, channel_statistics
@@ -21,8 +23,11 @@ from .network import ImageNetwork
 from ..plugin.registry import get_registry
 from .weights import LoadedWeights, WeightsError, is_checkpoint_path, load_weights
 
-__all__ = ["PretrainedNetwork", "Unfreeze", "apply_freeze", "build_from_recipe", "build_pretrained_network", "leading_blocks",
-           "replace_head"]
+__all__ = ["PretrainedNetwork", "apply_freeze", "build_from_recipe", "build_pretrained_network", "first_conv_channels",
+           "input_statistics", "leading_blocks", "replace_head"]
+
+#: images used to estimate the per-channel mean and std of file inputs
+STATISTICS_SAMPLE = 512
 
 
 @dataclass
@@ -55,12 +60,12 @@ def replace_head(model: nn.Module, num_outputs: int | None) -> str:
     name = _last_linear(model)
     old = model.get_submodule(name)
     new = nn.Identity() if num_outputs is None else nn.Linear(old.in_features, num_outputs)
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+    model.set_submodule(name, new)
     return name
 
 
-def _first_conv_channels(state_dict: dict) -> int | None:
+def first_conv_channels(state_dict: dict) -> int | None:
+    """Input channels of the first convolution in ``state_dict`` (its first 4-D weight), or None."""
     for key, value in state_dict.items():
         if key.endswith("weight") and value.ndim == 4:
             return int(value.shape[1])
@@ -155,6 +160,7 @@ def build_pretrained_network(
     num_outputs: int | None,
     input_size: tuple[int, int] | None = None,
     backbone_params: dict | None = None,
+    normalize: bool = True,
 ) -> PretrainedNetwork:
     """Build the network for ``backbone`` initialised from ``weights``.
 
@@ -175,6 +181,11 @@ def build_pretrained_network(
         (torchvision) or the images' size.
     backbone_params : dict or None
         Extra builder arguments for registry backbones.
+    normalize : bool
+        When the weights carry no normalisation (``weights=None``, most
+        checkpoints): standardise inputs with the images' statistics (True)
+        or leave them as they are (False). Weights that bring their own
+        mean and std (torchvision's) always use those.
 
     Returns
     -------
@@ -204,7 +215,7 @@ def build_pretrained_network(
             input_size = input_size or defaults.input_size
             loaded.mean, loaded.std = loaded.mean or defaults.mean, loaded.std or defaults.std
         else:  # an older save_weights file, or a plugin architecture: built for these images
-            in_channels = _first_conv_channels(loaded.state_dict) or channels
+            in_channels = first_conv_channels(loaded.state_dict) or channels
             model = registry.build("backbone", backbone, in_channels, 1, (height, width), **params)
             head = _last_linear(model)
             head_weight = loaded.state_dict.get(f"{head}.weight")
@@ -232,10 +243,7 @@ def build_pretrained_network(
         mean, std = loaded.mean, loaded.std
     head = replace_head(model, num_outputs)
     if mean is None:
-        mean, std = channel_statistics(data.tensor if data.in_memory else data.sample(512))
-        if in_channels is not None and len(mean) != in_channels:
-            mean, std = mean.mean().repeat(in_channels), std.mean().repeat(in_channels)
-        std = torch.where(std > 1e-12, std, torch.ones_like(std))
+        mean, std = input_statistics(data, normalize, in_channels)
     recipe.update(num_outputs=num_outputs, network_in_channels=in_channels,
                   network_input_size=tuple(input_size) if input_size is not None else None)
     network = ImageNetwork(
@@ -293,23 +301,32 @@ def apply_freeze(model: nn.Module, head: str, freeze) -> list[str]:
     return frozen
 
 
-class Unfreeze(Callback):
-    """Release frozen backbone parameters when epoch ``at_epoch`` begins.
+
+def input_statistics(data: ImageData, normalize: bool = True,
+                     in_channels: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std that a network standardises the training images with.
 
     Parameters
     ----------
-    at_epoch : int
-        1-based epoch from which the parameters train.
-    names : list of str
-        Parameter names inside the backbone (``module_.backbone``).
+    data : ImageData
+        The training images (files: a sample of :data:`STATISTICS_SAMPLE`).
+    normalize : bool
+        False: zeros and ones (inputs pass unchanged).
+    in_channels : int or None
+        Channels of the network's input when they differ from the images'
+        (grayscale repeated to RGB): every channel then gets the images'
+        overall mean and std.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Mean and std in the images' units (``[0, 1]`` for uint8); a zero std
+        (a constant channel) becomes 1.
     """
-
-    def __init__(self, at_epoch: int, names: list[str]) -> None:
-        self.at_epoch = at_epoch
-        self.names = names
-
-    def on_epoch_begin(self, net, **kwargs):  # noqa: D102 - skorch API
-        if len(net.history) == self.at_epoch:
-            parameters = dict(net.module_.backbone.named_parameters())
-            for name in self.names:
-                parameters[name].requires_grad_(True)
+    channels = in_channels or data.image_shape[0]
+    if not normalize:
+        return torch.zeros(channels), torch.ones(channels)
+    mean, std = channel_statistics(data.tensor if data.in_memory else data.sample(STATISTICS_SAMPLE))
+    if len(mean) != channels:
+        mean, std = mean.mean().repeat(channels), std.mean().repeat(channels)
+    return mean, torch.where(std > 1e-12, std, torch.ones_like(std))

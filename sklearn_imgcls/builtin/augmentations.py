@@ -251,20 +251,6 @@ def random_erasing(p: float = 0.5, scale: tuple[float, float] = (0.02, 0.2), val
     return augment
 
 
-PRESETS: dict[str, list[tuple[str, dict]]] = {
-    "light": [("flip_h", {}), ("translate", {"fraction": 0.06})],
-    "standard": [("flip_h", {}), ("translate", {"fraction": 0.1}), ("rotate", {"degrees": 10.0}),
-                 ("color_jitter", {"brightness": 0.2, "contrast": 0.2})],
-    "strong": [("flip_h", {}), ("random_resized_crop", {"scale": (0.6, 1.0)}), ("rotate", {"degrees": 15.0}),
-               ("color_jitter", {"brightness": 0.3, "contrast": 0.3}), ("random_erasing", {"p": 0.5})],
-}
-"""Named augmentation lists accepted as ``augment="light" | "standard" | "strong"``.
-
-All include horizontal flips: for images whose class changes when mirrored
-(digits, text) pass an explicit list instead.
-"""
-
-
 @hookimpl
 def register_augmentations() -> list[AugmentationSpec]:
     """Register the per-image batch augmentations of this module."""

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from torchvision.transforms import v2
 
+from .._core.network import to_float_images
 from ..plugin.hookspecs import hookimpl
 from ..plugin.specs import AugmentationSpec
 
@@ -41,7 +42,7 @@ def _per_image(policy: Callable[[torch.Tensor], torch.Tensor], name: str) -> Aug
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             out = torch.stack([policy(image) for image in as_uint8])
-        return out.float().div_(255)
+        return to_float_images(out)
 
     return augment
 

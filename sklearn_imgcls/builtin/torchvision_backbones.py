@@ -1,7 +1,7 @@
 """torchvision architectures adapted to any input size and channel count (plugin).
 
 The networks are torchvision's own (``torchvision.models.get_model``), with
-three adaptations so they train on small, non-RGB images:
+four adaptations so they train on small, non-RGB images:
 
 * the first convolution takes ``in_channels`` instead of 3;
 * ResNets get a CIFAR-style stem (3x3 stride-1 convolution, no max-pool) on
@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from functools import partial
 
-import torch.nn.functional as F
 from torch import nn
 
+from .._core.network import resize_images
 from ..plugin.hookspecs import hookimpl
 from ..plugin.specs import BackboneSpec
 
@@ -48,7 +48,7 @@ MIN_SIDE = {"convnext": 32}
 
 
 class Upsampled(nn.Module):
-    """Resize inputs to ``size`` (bilinear) before running ``model``."""
+    """Resize inputs to ``size`` (bilinear, not antialiased: it only enlarges) before running ``model``."""
 
     def __init__(self, model: nn.Module, size: tuple[int, int]) -> None:
         super().__init__()
@@ -57,14 +57,8 @@ class Upsampled(nn.Module):
 
     def forward(self, x):  # noqa: D102 - nn.Module API
         if tuple(x.shape[-2:]) != self.size:
-            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+            x = resize_images(x, self.size, antialias=False)
         return self.model(x)
-
-
-def _set_submodule(root: nn.Module, dotted: str, module: nn.Module) -> None:
-    parent_name, _, child = dotted.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    setattr(parent, child, module)
 
 
 def replace_first_conv(model: nn.Module, in_channels: int) -> None:
@@ -92,7 +86,7 @@ def replace_first_conv(model: nn.Module, in_channels: int) -> None:
     )
     if conv.bias is not None:
         new.bias.data.copy_(conv.bias.data)
-    _set_submodule(model, name, new)
+    model.set_submodule(name, new)
 
 
 def adapt_small_inputs(model: nn.Module, arch: str, image_size: tuple[int, int], threshold: int) -> None:

@@ -44,6 +44,6 @@ def run_demo(backbone: str | None = None, max_epochs: int | None = None, seed: i
     predicted = clf.predict(X_test)
     accuracy = accuracy_score(y_test, predicted)
     print(classification_report(y_test, predicted, digits=3))
-    print(f"backbone={clf._param('backbone')} epochs={len(clf.history_)} fit time={seconds:.1f}s")
+    print(f"backbone={clf.backbone_} epochs={len(clf.history_)} fit time={seconds:.1f}s")
     print(f"test accuracy: {accuracy:.4f}")
     return accuracy

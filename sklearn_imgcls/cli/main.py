@@ -18,8 +18,9 @@ import sys
 from typing import Sequence
 
 from ..presets import PRESETS
+from . import options as O
 
-__all__ = ["main"]
+__all__ = ["EPILOG", "build_parser", "main", "one_line"]
 
 #: ``np.str_('cat')`` -> ``'cat'``, ``np.int64(3)`` -> ``3`` in messages
 _NUMPY_REPR = re.compile(r"np\.(?:str_|bytes_|bool_?|u?int(?:8|16|32|64|c|p)?|float(?:16|32|64|128)?|longlong|"
@@ -55,33 +56,16 @@ exit codes: 0 success, 1 validate found issues, 2 user error, unreadable model f
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return value
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sklearn-imgcls`` argument parser, one subparser per command.
 
+    Options that several commands share are defined once in
+    :mod:`sklearn_imgcls.cli.options`.
 
-def _add_common(parser: argparse.ArgumentParser, *, model_out: bool = False, skip: bool = True) -> None:
-    parser.add_argument("--threads", type=_positive, default=None, metavar="N",
-                        help="torch threads (default: torch's, all cores); fix it for repeatable results")
-    if model_out:
-        parser.add_argument("--allow-pickle", action="store_true",
-                            help="with an --out name ending in .joblib/.pkl/.pickle, write a joblib pickle "
-                                 "(loading it runs code) instead of refusing")
-    else:
-        parser.add_argument("--allow-pickle", action="store_true",
-                            help="also read pickled models (joblib); unpickling runs code: trusted files only")
-    if skip:
-        parser.add_argument("--skip-invalid", action="store_true",
-                            help="leave out unreadable image files (listed on stderr) instead of stopping")
-
-
-
-def _parser() -> argparse.ArgumentParser:
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     parser = argparse.ArgumentParser(
         prog="sklearn-imgcls",
         description="Image classification as scikit-learn estimators.",
@@ -92,63 +76,65 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train a CNN on the bundled digits images and report")
     demo.add_argument("--backbone", default=None, help="registry backbone name (default: the default model's, bn_cnn)")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the default model's, 20)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    MODEL_HELP = "model file written by train or tune (.safetensors; a pickle needs --allow-pickle)"
-    DATA_HELP = "'digits', 'fashion-mnist', a class-folder tree, a path,label CSV/parquet, or an .npz"
+    O.add_seed(demo)
+    O.add_quiet(demo)
     train = sub.add_parser("train", help="fit a classifier on DATA and save it")
-    train.add_argument("data", help=DATA_HELP)
-    train.add_argument("--estimator", default="cnn", choices=["cnn", "transfer"], help="CNNClassifier or TransferClassifier")
+    O.add_data(train)
+    O.add_estimator(train)
     train.add_argument("--backbone", default=None, help="registry backbone name (see `sklearn-imgcls plugins`)")
     train.add_argument("--preset", default=None, choices=sorted(PRESETS),
                        help="CNNClassifier training recipe for the parameters not set (default: accurate)")
-    train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                       help="estimator parameter, value as JSON when it parses (repeatable)")
+    O.add_params(train)
     train.add_argument("--out", required=True, help="model file to write, e.g. model.safetensors (safe format)")
-    train.add_argument("--quiet", action="store_true", help="no progress output")
+    O.add_quiet(train)
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from OUT.checkpoint/ (same DATA and parameters)")
-    _add_common(train, model_out=True)
+    _add_run_options(train, writes=True)
     predict = sub.add_parser("predict", help="print predictions for images as CSV")
-    predict.add_argument("model", help=MODEL_HELP)
+    O.add_model(predict)
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
-    _add_common(predict)
+    _add_run_options(predict)
     evaluate = sub.add_parser("evaluate", help="score a saved model on labelled DATA")
-    evaluate.add_argument("model", help=MODEL_HELP)
-    evaluate.add_argument("data", help=DATA_HELP)
-    evaluate.add_argument("--report", default=None, help="folder for the HTML report")
-    _add_common(evaluate)
+    O.add_model(evaluate)
+    O.add_data(evaluate)
+    O.add_report(evaluate, "the HTML report")
+    _add_run_options(evaluate)
     tune = sub.add_parser("tune", help="grid search with cross-validation (loky or Dask)")
-    tune.add_argument("data", help=DATA_HELP)
+    O.add_data(tune)
     tune.add_argument("--grid", required=True, help="JSON or YAML file mapping parameters to lists of values")
-    tune.add_argument("--estimator", default="cnn", choices=["cnn", "transfer"])
-    tune.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="fixed parameter (repeatable)")
-    tune.add_argument("--cv", type=int, default=3, help="folds (default: 3)")
+    O.add_estimator(tune)
+    O.add_params(tune)
+    O.add_cv(tune)
     tune.add_argument("--n-jobs", type=int, default=None, help="parallel fits (default: 1)")
     tune.add_argument("--backend", default="loky", choices=["loky", "dask"], help="joblib backend (default: loky)")
     tune.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local 2-worker cluster)")
-    tune.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    O.add_seed(tune)
     tune.add_argument("--out", default=None, help="save the refitted best model here, e.g. best.safetensors")
-    _add_common(tune, model_out=True, skip=False)
+    _add_run_options(tune, writes=True, skip_invalid=False)
     export = sub.add_parser("export", help="export a saved model to ONNX")
-    export.add_argument("model", help=MODEL_HELP)
+    O.add_model(export)
     export.add_argument("--onnx", required=True, help="ONNX file to write (one self-contained file)")
-    export.add_argument("--allow-pickle", action="store_true",
-                        help="also read pickled models (joblib); unpickling runs code: trusted files only")
+    O.add_allow_pickle(export)
     validate = sub.add_parser("validate", help="check a dataset: unreadable files, duplicates, leakage, balance")
-    validate.add_argument("data", help=DATA_HELP)
+    O.add_data(validate)
     validate.add_argument("--test", default=None, metavar="DATA", help="test set to check for leakage (duplicates of DATA)")
     compare = sub.add_parser("compare", help="rank candidate models on a dataset by cross-validation")
-    compare.add_argument(
-        "data", help="'digits', 'fashion-mnist', a folder with one subfolder per class, a CSV/parquet of path,label, or an .npz with X and y"
-    )
+    O.add_data(compare)
     compare.add_argument("--budget", type=float, default=None, help="time budget in seconds (default: none)")
-    compare.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
-    compare.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    compare.add_argument("--report", default=None, help="folder to write leaderboard.csv, .html and .png into")
+    O.add_cv(compare)
+    O.add_seed(compare)
+    O.add_report(compare, "leaderboard.csv, .html and .png")
     sub.add_parser("plugins", help="list installed components and their plugins")
     return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, writes: bool = False, skip_invalid: bool = True) -> None:
+    """--threads, --allow-pickle (reading models, or with ``writes`` writing one) and --skip-invalid."""
+    O.add_threads(parser)
+    O.add_allow_pickle(parser, writes=writes)
+    if skip_invalid:
+        O.add_skip_invalid(parser)
 
 
 def _plugins() -> int:
@@ -163,8 +149,19 @@ def _plugins() -> int:
     return 0
 
 
-def _one_line(exc: BaseException) -> str:
-    """The exception's message on one line, with plain values instead of numpy reprs."""
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line, with plain values instead of numpy reprs.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What the command raised.
+
+    Returns
+    -------
+    str
+        The message: no line breaks, no ``[Errno N]``, ``'cat'`` for ``np.str_('cat')``.
+    """
     message = str(exc)
     if isinstance(exc, OSError) and exc.strerror:  # no "[Errno 13]" prefix; name the file and the usual fixes
         message = exc.strerror if exc.filename is None else \
@@ -215,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unreadable model file or a disk problem (one line on stderr; argparse's
     own usage errors also exit 2).
     """
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
     except BrokenPipeError:  # `sklearn-imgcls predict ... | head`: the reader left; stop quietly
@@ -223,6 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 1
     except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full, permissions, missing paths
-        print(f"sklearn-imgcls: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"sklearn-imgcls: error: {one_line(exc)}", file=sys.stderr)
         return 2
 

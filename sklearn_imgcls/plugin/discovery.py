@@ -40,6 +40,7 @@ __all__ = [
     "PluginError",
     "blocked_plugin_names",
     "make_plugin_manager",
+    "register_validated",
 ]
 
 
@@ -74,7 +75,15 @@ def _hook_names() -> list[str]:
     return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
 
 
-def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+def register_validated(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register ``plugin`` under ``name`` and check that it implements only hooks we define.
+
+    Raises
+    ------
+    PluginError
+        When pluggy rejects the plugin or it implements an unknown hook (the
+        plugin is unregistered again); the message names the plugin.
+    """
     try:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
@@ -121,7 +130,7 @@ def make_plugin_manager(
         pm.set_blocked(name)
     for module_name in default_plugins:
         if not pm.is_blocked(module_name):
-            _register(pm, importlib.import_module(module_name), module_name)
+            register_validated(pm, importlib.import_module(module_name), module_name)
             distributions[module_name] = "sklearn-imgcls"
     if load_entry_points:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -136,6 +145,6 @@ def make_plugin_manager(
                     f"{type(exc).__name__}: {exc}. Fix or uninstall that package, or set "
                     f"{BLOCK_ENV_VAR}={ep.name} to skip it."
                 ) from exc
-            _register(pm, plugin, ep.name)
+            register_validated(pm, plugin, ep.name)
             distributions[ep.name] = dist
     return pm, distributions

@@ -18,7 +18,7 @@ from typing import Any
 
 import pluggy
 
-from .discovery import make_plugin_manager
+from .discovery import make_plugin_manager, register_validated
 from .specs import AugmentationSpec, BackboneSpec, ComponentSpec, LossSpec, SamplerSpec
 
 __all__ = [
@@ -81,10 +81,8 @@ class Registry:
         str
             The name the plugin was registered under.
         """
-        from .discovery import _register
-
         plugin_name = name or self.plugin_manager.get_canonical_name(plugin)
-        _register(self.plugin_manager, plugin, plugin_name)
+        register_validated(self.plugin_manager, plugin, plugin_name)
         self.distributions.setdefault(plugin_name, "(registered at run time)")
         self._specs.clear()
         return plugin_name

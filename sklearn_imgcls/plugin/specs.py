@@ -44,8 +44,6 @@ class ComponentSpec:
     tags: tuple[str, ...] = ()
     plugin: str = field(default="", compare=False)
 
-    kind = "component"
-
 
 @dataclass(frozen=True)
 class BackboneSpec(ComponentSpec):
@@ -71,8 +69,6 @@ class BackboneSpec(ComponentSpec):
     weights: tuple[str, ...] = ()
     input_size: tuple[int, int] | None = None
 
-    kind = "backbone"
-
 
 @dataclass(frozen=True)
 class LossSpec(ComponentSpec):
@@ -82,8 +78,6 @@ class LossSpec(ComponentSpec):
     ``loss(logits, targets)`` where ``targets`` are integer class indices and
     ``class_weight`` is ``None`` or a float tensor with one weight per class.
     """
-
-    kind = "loss"
 
 
 @dataclass(frozen=True)
@@ -95,8 +89,6 @@ class AugmentationSpec(ComponentSpec):
     returns a batch of the same shape and dtype.
     """
 
-    kind = "augmentation"
-
 
 @dataclass(frozen=True)
 class SamplerSpec(ComponentSpec):
@@ -106,5 +98,3 @@ class SamplerSpec(ComponentSpec):
     encoded training labels (1-D int64 tensor) and returning the indices
     (1-D int64 tensor) the epoch should visit, in order.
     """
-
-    kind = "sampler"

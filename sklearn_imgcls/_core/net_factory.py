@@ -1,0 +1,153 @@
+"""Assembling the skorch nets the estimators train and predict with.
+
+:func:`training_net` turns validated settings (``BaseImageClassifier``'s
+``fit``) into an :class:`~sklearn_imgcls._core.net.ImageNeuralNet` (or its
+Accelerate variant): callbacks, validation split, batch iterators, optimizer
+groups. :func:`inference_net` wraps a network rebuilt from a model file in an
+initialised net that predicts and can train further.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
+from skorch.dataset import ValidSplit
+from skorch.history import History
+from torch import nn
+
+from .divergence import DivergenceGuard
+from .iterators import BatchIterator
+from .net import ImageNeuralNet, class_probabilities
+from .resampling import ResampledSplit
+from .schedules import LRSchedule
+
+__all__ = ["inference_net", "training_net"]
+
+
+def silent(*args: Any, **kwargs: Any) -> None:
+    """A print sink that prints nothing (module level, so nets pickle)."""
+
+
+def _callbacks(settings: dict, user_callbacks: list, extra_callbacks: list) -> list:
+    """The net's callbacks: divergence guard, the user's, the subclass's, then those the settings ask for."""
+    callbacks = [("divergence_guard", DivergenceGuard())] + list(user_callbacks) + list(extra_callbacks)
+    for name in settings["scoring"]:
+        callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
+    if settings["early_stopping"]:
+        callbacks.append(("early_stopping", EarlyStopping(patience=settings["early_stopping"], load_best=True)))
+    if settings["lr_schedule"] != "constant":
+        callbacks.append(("lr_schedule", LRSchedule(settings["lr_schedule"], settings["max_epochs"])))
+    if settings["verbose"] >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    return callbacks
+
+
+def training_net(
+    module: nn.Module,
+    criterion: nn.Module,
+    settings: dict,
+    seed: int,
+    y_encoded: np.ndarray,
+    classes: np.ndarray,
+    *,
+    user_callbacks: list | None = None,
+    extra_callbacks: list | None = None,
+    net_params: dict | None = None,
+    accelerator: Any = None,
+) -> ImageNeuralNet:
+    """The (uninitialised) skorch net that trains ``module`` with ``criterion`` under ``settings``.
+
+    Parameters
+    ----------
+    module, criterion : torch.nn.Module
+        The network and the loss (instances).
+    settings : dict
+        Validated settings (``BaseImageClassifier._validate_params``).
+    seed : int
+        Seed of the validation split and of the shuffling generator.
+    y_encoded : numpy.ndarray
+        Encoded training labels (stratification of the split).
+    classes : numpy.ndarray
+        The class labels (their number sizes the iterators; resamplers see them).
+    user_callbacks, extra_callbacks : list or None
+        The estimator's ``callbacks`` and those its subclass adds (fine-tuning).
+    net_params : dict or None
+        skorch parameters that override the defaults (learning-rate groups).
+    accelerator : accelerate.Accelerator or None
+        Train through skorch's Accelerate integration.
+    """
+    train_split = None
+    if settings["validation_fraction"]:
+        counts = np.bincount(y_encoded)
+        train_split = ValidSplit(settings["validation_fraction"], stratified=bool(counts.min() >= 2), random_state=seed)
+    if settings["resampler"] is not None:
+        train_split = ResampledSplit(settings["resampler"], train_split, seed, classes=classes)
+    callbacks = _callbacks(settings, user_callbacks or [], extra_callbacks or [])
+    optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
+    params = dict(
+        module=module,
+        criterion=criterion,
+        optimizer=settings["optimizer"],
+        lr=settings["lr"],
+        batch_size=settings["batch_size"],
+        max_epochs=settings["max_epochs"],
+        train_split=train_split,
+        callbacks=callbacks or None,
+        device=settings["device"],
+        classes=list(range(len(classes))),
+        predict_nonlinearity=class_probabilities,
+        iterator_train=BatchIterator,
+        iterator_train__shuffle=True,
+        iterator_train__generator=torch.Generator().manual_seed(seed),
+        iterator_train__augment=settings["augment"] if settings["augment"].items else None,
+        iterator_train__sampler=settings["sampler"],
+        iterator_train__num_classes=len(classes),
+        iterator_train__num_workers=settings["num_workers"],
+        iterator_valid=BatchIterator,
+        iterator_valid__num_workers=settings["num_workers"],
+        adversarial=settings["adversarial"],
+        verbose=settings["verbose"],
+        **optimizer_params,
+    )
+    params.update(net_params or {})
+    if accelerator is None:
+        return ImageNeuralNet(**params)
+    from .accelerated import accelerated_net_class
+
+    processes = getattr(accelerator, "num_processes", 1)
+    if processes > 1 and settings["validation_fraction"]:
+        raise ValueError(
+            "validation_fraction is not supported across several accelerate processes (each would score "
+            "its own copy of the validation split); set validation_fraction=None for distributed runs."
+        )
+    params.update(device=None, accelerator=accelerator)
+    if settings["verbose"] == 0:  # AccelerateMixin routes the epoch table to accelerator.print
+        params["callbacks__print_log__sink"] = silent
+    if processes > 1:
+        params["iterator_train__shard"] = (accelerator.process_index, processes)
+    return accelerated_net_class()(**params)
+
+
+def inference_net(module: nn.Module, n_classes: int, device: str, history: list | None = None) -> ImageNeuralNet:
+    """An initialised net around a trained ``module`` (in eval mode), e.g. one rebuilt from a model file.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The trained network.
+    n_classes : int
+        Number of classes (outputs of ``module``).
+    device : str
+        Where the net computes.
+    history : list or None
+        The training log to restore as ``net.history``.
+    """
+    net = ImageNeuralNet(module=module, criterion=nn.CrossEntropyLoss, device=str(device),
+                         classes=list(range(n_classes)), predict_nonlinearity=class_probabilities, train_split=None)
+    net.initialize()
+    net.module_.eval()
+    net.history = History(history or [])
+    return net

@@ -1,0 +1,91 @@
+"""The estimator-facing classifier class: what a fitted model can be turned into.
+
+:class:`ImageClassifier` adds to the training and prediction machinery of
+:class:`~sklearn_imgcls._core.base.BaseImageClassifier` the methods that hand
+a model to the public modules: :meth:`~ImageClassifier.save`
+(:mod:`sklearn_imgcls.persistence`), :meth:`~ImageClassifier.save_weights`,
+:meth:`~ImageClassifier.to_onnx` (:mod:`sklearn_imgcls.onnx_export`) and
+:meth:`~ImageClassifier.lr_find` (:mod:`sklearn_imgcls.lr_finder`).
+:class:`~sklearn_imgcls.CNNClassifier` and
+:class:`~sklearn_imgcls.TransferClassifier` derive from it. It lives at the
+top level so that ``_core`` never imports the public modules.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ._core import params as P
+from ._core.base import BaseImageClassifier
+from ._core.data import naming_invalid_files
+from ._core.threads import torch_threads
+from ._core.weights import save_weights
+from .lr_finder import LRFinderResult, run_lr_range_test
+from .onnx_export import export_onnx
+from .persistence import save
+
+__all__ = ["ImageClassifier"]
+
+
+class ImageClassifier(BaseImageClassifier):
+    """Shared base of the public image classifiers; not used directly.
+
+    Subclasses define ``__init__`` and how the network is built (see
+    :class:`~sklearn_imgcls._core.base.BaseImageClassifier`).
+    """
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`.
+
+        Returns
+        -------
+        str
+            ``path``.
+        """
+        return save(self, path)
+
+    def save_weights(self, path: str | os.PathLike) -> None:
+        """Save the fitted network (weights and input normalisation) for transfer.
+
+        ``TransferClassifier(backbone=<same backbone>, weights=path)`` and
+        ``BackboneFeatures(<same backbone>, weights=path)`` load it. A path
+        ending in ``.safetensors`` writes safetensors, else ``torch.save``.
+        """
+        check_is_fitted(self)
+        save_weights(self.net_.module_, os.fspath(path))
+
+    def to_onnx(self, path: str) -> str:
+        """Export the fitted network (with softmax) to ONNX; see :func:`sklearn_imgcls.onnx_export.export_onnx`.
+
+        Returns
+        -------
+        str
+            ``path``.
+        """
+        return export_onnx(self, path)
+
+    def lr_find(self, X: Any, y: Any, start_lr: float = 1e-7, end_lr: float = 10.0,
+                num_steps: int = 100) -> LRFinderResult:
+        """Learning-rate range test on a throw-away copy of the network.
+
+        The rate rises exponentially from ``start_lr`` to ``end_lr`` over
+        ``num_steps`` batches; the estimator itself is not changed. Set
+        ``lr`` to the result's ``suggested_lr`` (see
+        :func:`sklearn_imgcls.lr_finder.plot_lr_find` for the curve).
+
+        Returns
+        -------
+        sklearn_imgcls.lr_finder.LRFinderResult
+        """
+        if not 0 < start_lr < end_lr:
+            raise ValueError(f"need 0 < start_lr < end_lr, got start_lr={start_lr!r}, end_lr={end_lr!r}.")
+        P.check_int("num_steps", num_steps, minimum=2)
+        with torch_threads(getattr(self, "num_threads", None)), \
+                self._training_session(X, y, validation_fraction=None, lr_schedule="constant") as (net, data, _, y_encoded, _weights):
+            net.initialize()
+            with naming_invalid_files(data):
+                return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)

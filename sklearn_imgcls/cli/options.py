@@ -1,0 +1,130 @@
+"""The options several ``sklearn-imgcls`` subcommands share, each defined once with its help text.
+
+:mod:`sklearn_imgcls.cli.main` builds the parser from these helpers; the
+``--estimator`` choices come from :data:`ESTIMATORS`, which also gives the
+class each choice trains (imported only when asked for, so ``--help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["DATA_HELP", "ESTIMATORS", "MODEL_HELP", "add_allow_pickle", "add_cv", "add_data", "add_estimator",
+           "add_model", "add_params", "add_quiet", "add_report", "add_seed", "add_skip_invalid", "add_threads",
+           "estimator_class", "positive_int"]
+
+
+def _cnn() -> type:
+    from ..cnn import CNNClassifier
+
+    return CNNClassifier
+
+
+def _transfer() -> type:
+    from ..transfer import TransferClassifier
+
+    return TransferClassifier
+
+
+#: ``--estimator`` choice -> the estimator class it trains (imported when called: ``--help`` loads no torch)
+ESTIMATORS = {"cnn": _cnn, "transfer": _transfer}
+
+DATA_HELP = "'digits', 'fashion-mnist', a class-folder tree, a path,label CSV/parquet, or an .npz with X and y"
+MODEL_HELP = "model file written by train or tune (.safetensors; a pickle needs --allow-pickle)"
+
+
+def estimator_class(kind: str) -> type:
+    """The estimator class of an ``--estimator`` choice.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`ESTIMATORS`.
+
+    Returns
+    -------
+    type
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is not one of them (the message lists them).
+    """
+    if kind not in ESTIMATORS:
+        raise ValueError(f"--estimator must be one of {sorted(ESTIMATORS)}, got {kind!r}.")
+    return ESTIMATORS[kind]()
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type``: a whole number of at least 1 (an argparse error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def add_data(parser: argparse.ArgumentParser) -> None:
+    """The positional ``data`` (a dataset as :func:`~sklearn_imgcls.datasets.load_dataset` reads it)."""
+    parser.add_argument("data", help=DATA_HELP)
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    """The positional ``model`` (a saved model file)."""
+    parser.add_argument("model", help=MODEL_HELP)
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's thread count."""
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="torch threads (default: torch's, all cores); fix it for repeatable results")
+
+
+def add_allow_pickle(parser: argparse.ArgumentParser, *, writes: bool = False) -> None:
+    """``--allow-pickle``: read pickled models, or (``writes``) write one for a pickle suffix of ``--out``."""
+    if writes:
+        text = ("with an --out name ending in .joblib/.pkl/.pickle, write a joblib pickle (loading it runs code) "
+                "instead of refusing")
+    else:
+        text = "also read pickled models (joblib); unpickling runs code: trusted files only"
+    parser.add_argument("--allow-pickle", action="store_true", help=text)
+
+
+def add_skip_invalid(parser: argparse.ArgumentParser) -> None:
+    """``--skip-invalid``: leave out undecodable image files instead of stopping."""
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="leave out unreadable image files (listed on stderr) instead of stopping")
+
+
+def add_estimator(parser: argparse.ArgumentParser) -> None:
+    """``--estimator``: which estimator class to train."""
+    parser.add_argument("--estimator", default="cnn", choices=sorted(ESTIMATORS),
+                        help="cnn: CNNClassifier, transfer: TransferClassifier (default: cnn)")
+
+
+def add_params(parser: argparse.ArgumentParser) -> None:
+    """``--param KEY=VALUE`` (repeatable): estimator parameters."""
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="estimator parameter, value as JSON when it parses (repeatable)")
+
+
+def add_seed(parser: argparse.ArgumentParser) -> None:
+    """``--seed``: the random seed."""
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def add_cv(parser: argparse.ArgumentParser) -> None:
+    """``--cv``: cross-validation folds."""
+    parser.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``: no per-epoch progress."""
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+
+def add_report(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--report FOLDER``: where to write ``what``."""
+    parser.add_argument("--report", default=None, metavar="FOLDER", help=f"folder to write {what} into")
