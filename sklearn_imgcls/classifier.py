@@ -13,6 +13,7 @@ top level so that ``_core`` never imports the public modules.
 
 from __future__ import annotations
 
+import html
 import os
 from typing import Any
 
@@ -20,7 +21,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._core import params as P
-from ._core.base import BaseImageClassifier
+from ._core.base import RESOLVED_PARAMS, BaseImageClassifier
 from ._core.data import naming_invalid_files
 from ._core.threads import torch_threads
 from ._core.weights import save_weights
@@ -89,3 +90,45 @@ class ImageClassifier(BaseImageClassifier):
             net.initialize()
             with naming_invalid_files(data):
                 return run_lr_range_test(net, data.dataset(torch.as_tensor(y_encoded)), start_lr, end_lr, num_steps)
+
+    # -- what was trained, shown where the estimator is shown ----------------
+    def trained_with(self) -> dict[str, Any]:
+        """The values ``fit`` chose for parameters left unset (the preset's choices), or {} before fit.
+
+        ``CNNClassifier(preset="fast").fit(X, y).trained_with()`` gives
+        ``{"backbone": "simple_cnn", "max_epochs": 10, ...}``; a parameter the
+        user set is not listed (its fitted attribute, e.g. ``lr_``, equals it).
+        """
+        chosen = {}
+        for name in RESOLVED_PARAMS:
+            if not hasattr(self, f"{name}_"):
+                return {}  # not fitted (or loaded from a file of an older version: load() fills these)
+            value, fitted = getattr(self, name, None), getattr(self, f"{name}_")
+            unset = value == "auto" if name == "augment" else value is None
+            if unset and fitted not in (None, {}, [], ()):
+                chosen[name] = fitted
+        return chosen
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        """scikit-learn's repr; once fitted, followed by a comment naming what the preset chose.
+
+        ``CNNClassifier(max_epochs=1)  # trained with backbone='bn_cnn', ...``:
+        the comment keeps the text valid Python (``eval`` ignores it).
+        """
+        text = super().__repr__(N_CHAR_MAX=N_CHAR_MAX)
+        chosen = self.trained_with()
+        if not chosen:
+            return text
+        return f"{text}  # trained with {', '.join(f'{k}={v!r}' for k, v in chosen.items())}"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        """IPython's rich display: scikit-learn's diagram, with a line naming what the preset chose."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        chosen = self.trained_with()
+        if chosen and "text/html" in bundle:
+            line = ", ".join(f"{k}={html.escape(repr(v))}" for k, v in chosen.items())
+            caption = f'<div class="sklearn-imgcls-trained"><small>trained with {line}</small></div>'
+            page = bundle["text/html"]
+            end = page.rfind("</body>")
+            bundle["text/html"] = page[:end] + caption + page[end:] if end >= 0 else page + caption
+        return bundle

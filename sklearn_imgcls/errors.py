@@ -1,12 +1,15 @@
 """Every exception and warning type sklearn-imgcls raises, importable from one place.
 
-Each subclasses the builtin a scikit-learn user expects (``ValueError`` /
-``TypeError`` for mistakes in what was passed), so ``except ValueError`` keeps
-working; catch these to tell one problem from another::
+Mistakes in what was passed subclass the builtin a scikit-learn user expects
+(``ValueError`` / ``TypeError``), so ``except ValueError`` keeps working; a
+broken or clashing plugin raises :class:`PluginError` or
+:class:`DuplicateComponentError` (``RuntimeError``). Catch these to tell one
+problem from another::
 
     from sklearn_imgcls.errors import InvalidImagesError
 
-The classes are defined next to the code that raises them.
+The classes are defined next to the code that raises them (the input errors
+shared by several internal modules in ``sklearn_imgcls._core.errors``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ def evaluate(estimator: Any, X: Any, y: Any, *, k: int = 3, proba: np.ndarray | 
     X : images in any accepted input format
     y : array-like of true labels
     k : int, default=3
-        ``k`` of the top-k accuracy (capped at the number of classes).
+        ``k`` of the top-k accuracy, capped at the number of classes minus one
+        (a top-k over every class is always 1; scikit-learn warns it is meaningless).
     proba : numpy.ndarray, optional
         Precomputed ``estimator.predict_proba(X)``, to skip inference.
 
@@ -59,7 +60,7 @@ def evaluate(estimator: Any, X: Any, y: Any, *, k: int = 3, proba: np.ndarray | 
         roc_auc = float(skm.roc_auc_score(y_true, scores, multi_class="ovr", labels=None if binary else classes))
     except ValueError:  # a class missing from y_true
         roc_auc = float("nan")
-    k = int(min(k, len(classes)))
+    k = int(max(1, min(k, len(classes) - 1)))
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=classes, zero_division=0
     )

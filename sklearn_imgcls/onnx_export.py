@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._core.net import class_probabilities
 from ._core.network import float32_compute
 
 __all__ = ["export_onnx"]
@@ -29,7 +30,7 @@ class _Probabilities(torch.nn.Module):
         self.network = network
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return torch.softmax(self.network(images), dim=1)
+        return class_probabilities(self.network(images))
 
 
 def export_onnx(estimator: Any, path: str) -> str:

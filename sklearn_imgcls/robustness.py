@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._core.attacks import perturb, perturb_kl, pixel_bounds
 from ._core.introspection import final_estimator
-from ._core.network import float32_compute, module_device
+from ._core.network import float32_compute, module_device, to_float_images
 
 __all__ = [
     "adversarial_accuracy",
@@ -78,7 +78,7 @@ def _attack(estimator: Any, X: Any, y: Any, eps: float, **options: Any) -> np.nd
     targets = _encode(estimator, y, len(data))
     images = data.tensor
     scale = 255.0 if images.dtype == torch.uint8 else 1.0
-    floats = images.float() / scale
+    floats = to_float_images(images)
     bounds = pixel_bounds(floats)
     module = estimator.net_.module_
     device = module_device(module)

@@ -145,3 +145,14 @@ def test_the_estimator_choices_map_to_the_classes(capsys):
         main(["train", "digits", "--out", "m.safetensors", "--estimator", "svm"])
     err = capsys.readouterr().err
     assert "invalid choice: 'svm'" in err and "cnn" in err and "transfer" in err
+
+
+def test_a_clashing_plugin_is_one_line_and_exit_2_not_a_traceback(fresh_registry, capsys):
+    from sklearn_imgcls.plugin.registry import get_registry
+    from tests.plugins import duplicate_backbone
+
+    get_registry().register_plugin(duplicate_backbone, name="impostor")
+    assert main(["plugins"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sklearn-imgcls: error:") and "\n" not in err
+    assert "simple_cnn" in err and "SKLEARN_IMGCLS_BLOCK_PLUGINS=impostor" in err

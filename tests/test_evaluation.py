@@ -255,3 +255,25 @@ def test_report_title_falls_back_to_the_parameter_on_models_without_backbone_(fi
     monkeypatch.setattr(clf, "backbone", "simple_cnn")
     page = open(write_report(clf, X[:20], y[:20], str(tmp_path / "old"), n_examples=2), encoding="utf-8").read()
     assert "<h1>CNNClassifier (simple_cnn)</h1>" in page
+
+
+def test_top_k_is_capped_below_the_number_of_classes_so_it_means_something():
+    import warnings
+
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    from sklearn_imgcls.metrics import evaluate
+
+    class Fixed(ClassifierMixin, BaseEstimator):  # a three-class classifier whose probabilities are known
+        def fit(self, X, y):
+            self.classes_ = np.array(["a", "b", "c"])
+            return self
+
+        def predict_proba(self, X):
+            return np.array([[0.6, 0.3, 0.1], [0.2, 0.3, 0.5], [0.5, 0.1, 0.4], [0.1, 0.2, 0.7]])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn's "k >= n_classes ... meaningless" would be raised here
+        result = evaluate(Fixed().fit(None, None), np.zeros((4, 4)), np.array(["a", "b", "b", "c"]))
+    assert result["k"] == 2
+    assert result["top_k_accuracy"] == pytest.approx(3 / 4)  # the third image's "b" ranks third

@@ -93,3 +93,18 @@ def test_onnx_producer_names_the_fitted_backbone(digits_small, tmp_path):
     model = onnx.load(clf.to_onnx(str(tmp_path / "model.onnx")))
     producer = {entry.key: entry.value for entry in model.metadata_props}["producer"]
     assert producer == "sklearn-imgcls CNNClassifier(simple_cnn)"  # the preset's backbone, not None
+
+
+def test_repr_and_html_repr_name_what_the_preset_chose_once_fitted():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    clf = CNNClassifier(preset="fast", max_epochs=1, image_shape=(1, 8, 8), random_state=0)
+    assert "#" not in repr(clf) and clf.trained_with() == {}
+    clf.fit(X[:120], y[:120])
+    assert clf.trained_with() == {"backbone": "simple_cnn", "batch_size": 128, "lr": 2e-3, "lr_schedule": "onecycle"}
+    text = repr(clf)
+    assert text.endswith("# trained with backbone='simple_cnn', batch_size=128, lr=0.002, lr_schedule='onecycle'")
+    assert repr(eval(text, {"CNNClassifier": CNNClassifier})) == repr(clf.__class__(**clf.get_params()))  # still valid Python
+    page = clf._repr_mimebundle_()["text/html"]
+    assert "trained with backbone=&#x27;simple_cnn&#x27;" in page and page.rstrip().endswith("</body>")

@@ -106,6 +106,37 @@ def test_lower_rooms_never_import_upwards(room, may_import):
     assert upward == []
 
 
+def _private_methods() -> dict[str, set[str]]:
+    """Private method names (``_x``, not dunders) defined in our classes -> the modules defining them."""
+    defined: dict[str, set[str]] = {}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("_") \
+                            and not item.name.endswith("__"):
+                        defined.setdefault(item.name, set()).add(name)
+    return defined
+
+
+def test_no_private_method_of_ours_is_called_from_another_module():
+    """``estimator._param(...)`` from outside the estimator's module: read a public or fitted attribute instead."""
+    defined = _private_methods()
+    assert "_param" in defined  # the scan sees the estimators' private helpers
+    calls = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Attribute) and node.attr in defined and name not in defined[node.attr]):
+                continue
+            receiver = node.value
+            if isinstance(receiver, ast.Name) and receiver.id in ("self", "cls"):
+                continue  # a subclass calling or overriding its base's helper
+            if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and receiver.func.id == "super":
+                continue
+            calls.append((name, node.lineno, node.attr))
+    assert calls == []
+
+
 def test_no_module_over_400_lines():
     long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}

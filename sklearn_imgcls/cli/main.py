@@ -17,6 +17,8 @@ import re
 import sys
 from typing import Sequence
 
+from ..plugin.discovery import PluginError
+from ..plugin.registry import DuplicateComponentError
 from ..presets import PRESETS
 from . import options as O
 
@@ -219,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 1
-    except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full, permissions, missing paths
+    except (ValueError, TypeError, OSError, ImportError, PluginError, DuplicateComponentError) as exc:
+        # OSError: disk full, permissions, missing paths; PluginError / DuplicateComponentError: an installed
+        # plugin is broken or clashes with another (their messages say how to block it)
         print(f"sklearn-imgcls: error: {one_line(exc)}", file=sys.stderr)
         return 2
 
