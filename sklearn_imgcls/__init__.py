@@ -19,6 +19,7 @@ _LAZY = {
     "CNNClassifier": "sklearn_imgcls.cnn",
     "TransferClassifier": "sklearn_imgcls.transfer",
     "describe_backbones": "sklearn_imgcls.plugin.catalog",
+    "describe_weights": "sklearn_imgcls.plugin.catalog",
     "build_augmentation": "sklearn_imgcls.plugin.catalog",
     "build_backbone": "sklearn_imgcls.plugin.catalog",
     "build_loss": "sklearn_imgcls.plugin.catalog",

@@ -21,7 +21,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._core import params as P
-from ._core.base import RESOLVED_PARAMS, BaseImageClassifier
+from ._core.base import BaseImageClassifier
+from ._core.preset_data import RESOLVED_PARAMS
 from ._core.data import naming_invalid_files
 from ._core.threads import torch_threads
 from ._core.weights import save_weights

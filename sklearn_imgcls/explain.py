@@ -17,6 +17,7 @@ from torch import nn
 
 from ._core.data import as_image_data
 from ._core.introspection import trained_backbone
+from ._core.layers import declared_layer, resolve_layer
 from ._core.network import float32_compute, module_device, to_float_images
 from .plugin.registry import get_registry
 
@@ -26,45 +27,26 @@ __all__ = ["find_target_layer", "grad_cam", "occlusion_sensitivity"]
 def find_target_layer(estimator: Any, layer: str | None = None) -> tuple[str, nn.Module]:
     """Return ``(name, module)`` of the layer Grad-CAM should read.
 
-    ``layer`` (a dotted name inside the backbone) wins; else the backbone
-    plugin's ``target_layer`` (also looked up inside a wrapper's ``model``);
-    else the first activation after the backbone's last ``Conv2d``, or that
-    convolution itself.
+    ``layer`` (a dotted name inside the backbone) wins; else the layer the
+    backbone's spec declares as ``target_layer`` (names as described in
+    :mod:`sklearn_imgcls._core.layers`: negative indices, wrappers). A spec
+    that declares none gets the documented fallback, the first activation
+    after the backbone's last ``Conv2d`` (or that convolution), with an
+    :class:`~sklearn_imgcls._core.layers.UndeclaredLayerWarning`.
     """
     backbone = estimator.net_.module_.backbone
     if layer is None:
-        spec = get_registry().specs("backbone").get(trained_backbone(estimator))
-        declared = spec.target_layer if spec is not None else None
-        layer = next((n for n in (declared, f"model.{declared}") if declared and _has_submodule(backbone, n)), None)
-    if layer is None:
-        layer = _last_conv_activation(backbone)
-    if not _has_submodule(backbone, layer):
+        name = trained_backbone(estimator)
+        spec = get_registry().specs("backbone").get(name)
+        try:
+            layer = declared_layer(spec, backbone, "target_layer", backbone=name)
+        except ValueError as exc:
+            raise ValueError(f"{exc} Or pass layer='<dotted name>' to grad_cam.") from None
+    resolved = resolve_layer(backbone, layer)
+    if resolved is None:
         names = [n for n, _ in backbone.named_modules() if n][:20]
         raise ValueError(f"The backbone has no layer {layer!r}; some of its layers: {', '.join(names)}, ...")
-    return layer, backbone.get_submodule(layer)
-
-
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.ELU)
-
-
-def _last_conv_activation(backbone: nn.Module) -> str:
-    last_conv, after = None, None
-    for name, module in backbone.named_modules():
-        if isinstance(module, nn.Conv2d):
-            last_conv, after = name, None
-        elif last_conv is not None and after is None and isinstance(module, _ACTIVATIONS):
-            after = name
-    if last_conv is None:
-        raise ValueError("The backbone has no Conv2d layer; pass layer='<dotted name>' to grad_cam.")
-    return after or last_conv
-
-
-def _has_submodule(module: nn.Module, name: str) -> bool:
-    try:
-        module.get_submodule(name)
-    except AttributeError:
-        return False
-    return True
+    return resolved, backbone.get_submodule(resolved)
 
 
 def _as_spatial(activation: torch.Tensor) -> torch.Tensor:

@@ -31,12 +31,16 @@ class BackboneFeatures(TransformerMixin, BaseEstimator):
     backbone : str, default="resnet18"
         Registry backbone name.
     weights : str or None, default="DEFAULT"
-        As :class:`~sklearn_imgcls.TransferClassifier`: a torchvision weights
-        name, a checkpoint path, or None (random features, a baseline).
+        As :class:`~sklearn_imgcls.TransferClassifier`: a weights name the
+        backbone declares (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...; see
+        :func:`sklearn_imgcls.plugin.catalog.describe_weights`), a checkpoint
+        path, or None (random features, a baseline). The declared weights
+        bring their input size, mean and std; the backbone's declared
+        ``classifier`` is replaced by an identity.
     image_shape : tuple of int or None, default=None
         Layout of flat 2-D inputs, as for the classifiers.
     input_size : tuple of int or None, default=None
-        ``(H, W)`` to resize to; None uses the weights' own size.
+        ``(H, W)`` to resize to; None uses the weights' declared size.
     backbone_params : dict or None, default=None
         Extra builder arguments for registry backbones.
     batch_size : int, default=64

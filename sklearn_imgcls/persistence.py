@@ -171,7 +171,7 @@ def _check_recipe(recipe: Any, fixed: dict, n_classes: int, image_shape: tuple) 
         raise FieldError("architecture", f"a JSON object with the keys {sorted(RECIPE_KEYS)} is needed")
     fine = {
         "num_outputs": recipe["num_outputs"] == n_classes,
-        "source": recipe["source"] in ("registry", "torchvision"),
+        "source": recipe["source"] in ("registry", "native", "torchvision"),
         "backbone": isinstance(recipe["backbone"], str),
         "backbone_params": isinstance(recipe["backbone_params"], dict),
         "network_in_channels": recipe["network_in_channels"] is None or is_count(recipe["network_in_channels"]),

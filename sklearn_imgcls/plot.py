@@ -282,13 +282,12 @@ def plot_augmentations(
     from ._core.data import as_image_data
     from ._core.network import to_float_images
     from ._core.iterators import augment_batch
-    from ._core.params import check_augment, check_int
-    from .plugin.registry import ComponentChain
-    from .presets import AUGMENT_PRESETS
+    from ._core.components import augmentation_chain
+    from ._core.params import check_int
 
     plt = _pyplot()
     n_images, n_views = check_int("n_images", n_images), check_int("n_views", n_views)
-    chain = ComponentChain("augmentation", check_augment(augment, AUGMENT_PRESETS)).build()
+    chain = augmentation_chain(augment)
     data = as_image_data(X, image_shape)
     n_images = min(n_images, len(data))
     images = next(data.batches(n_images))

@@ -7,7 +7,7 @@ on a 2-core CPU).
 
 :data:`AUGMENT_PRESETS` holds the named augmentation lists accepted as
 ``augment="light" | "standard" | "strong"`` by every classifier (the data
-lives in :mod:`sklearn_imgcls._core.augment_presets`, beside the code that
+lives in :mod:`sklearn_imgcls._core.preset_data`, beside the code that
 resolves it).
 """
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core.augment_presets import AUGMENT_PRESETS
+from ._core.preset_data import AUGMENT_PRESETS, RESOLVED_PARAMS
 
 __all__ = ["AUGMENT_PRESETS", "PRESETS", "preset_value"]
 
-#: parameters a preset decides when they are left unset
-PRESET_PARAMS = ("backbone", "backbone_params", "max_epochs", "batch_size", "lr", "lr_schedule", "augment")
+#: parameters a preset decides when they are left unset (``fit`` records each as ``<name>_``)
+PRESET_PARAMS = RESOLVED_PARAMS
 
 PRESETS: dict[str, dict[str, Any]] = {
     # the most accuracy for a training budget of minutes on a laptop-class CPU

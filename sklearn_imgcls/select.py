@@ -102,8 +102,10 @@ def auto_candidates(
 
     Classic scikit-learn models on flattened pixels (an RBF SVC only up to
     10,000 images), CNNs trained from scratch (``simple_cnn``, ``bn_cnn`` and
-    backbones that plugins add), and, when torchvision weights are cached
-    locally, fine-tuned and linear-probe pretrained models.
+    the plugin backbones tagged ``"small"``: networks that train from scratch
+    in minutes on small images), and, for every backbone whose default
+    pretrained weights are on disk already (nothing is downloaded), a
+    fine-tuned and a linear-probe pretrained model.
     """
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
@@ -115,7 +117,7 @@ def auto_candidates(
     from .features import BackboneFeatures
     from .plugin.registry import get_registry
     from .transfer import TransferClassifier
-    from ._core.weights import torchvision_weights_cached
+    from ._core.weights import weights_cached
 
     flat = FlattenPixels(image_shape)
     seed = random_state
@@ -130,14 +132,14 @@ def auto_candidates(
     candidates["cnn:simple_cnn"] = CNNClassifier("simple_cnn", max_epochs=10, **cnn)
     candidates["cnn:bn_cnn"] = CNNClassifier("bn_cnn", max_epochs=10, lr=3e-3, **cnn)
     registry = get_registry()
-    plugin_backbones = [
+    plugin_backbones = [  # plugins say which of theirs train from scratch in minutes on small images
         name for name, spec in registry.specs("backbone").items()
-        if not spec.plugin.startswith("sklearn_imgcls.builtin")
+        if not spec.plugin.startswith("sklearn_imgcls.builtin") and "small" in spec.tags
     ]
-    for name in plugin_backbones[:3]:
+    for name in plugin_backbones:
         candidates[f"cnn:{name}"] = CNNClassifier(name, max_epochs=10, **cnn)
     for name in list_backbones(pretrained=True):
-        if torchvision_weights_cached(name):
+        if weights_cached(name):
             candidates[f"transfer:{name}"] = TransferClassifier(name, weights="DEFAULT", max_epochs=5, image_shape=image_shape,
                                                                 random_state=seed)
             candidates[f"probe:{name}"] = make_pipeline(

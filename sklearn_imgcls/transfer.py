@@ -228,9 +228,9 @@ class TransferClassifier(ImageClassifier):
                   "num_outputs": len(self.classes_), "network_in_channels": network.in_channels,
                   "network_input_size": network.input_size, "build_size": (height, width), "replace_head": True}
         if self.weights is not None and not is_checkpoint_path(self.weights):
-            return {**recipe, "source": "torchvision", "build_channels": 3}
-        return {**recipe, "source": "registry",
-                "build_channels": first_conv_channels(network.backbone.state_dict()) or channels}
+            return {**recipe, "source": "native", "build_channels": 3}
+        spec = get_registry().get("backbone", self.backbone)
+        return {**recipe, "source": "registry", "build_channels": first_conv_channels(network.backbone, spec) or channels}
 
     def _fine_tune_epochs(self) -> int:
         """The final epochs with the backbone released: ``fine_tune_epochs``, by default half of ``max_epochs``."""

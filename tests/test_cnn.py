@@ -144,7 +144,8 @@ def test_class_weight_reaches_the_loss(digits_small):
 @pytest.fixture
 def counting_plugin():
     registry = get_registry()
-    name = registry.register_plugin(tiny_linear, name="tiny_linear_test")
+    with pytest.warns(DeprecationWarning):  # tiny_linear is written against the deprecated 0.1 hooks
+        name = registry.register_plugin(tiny_linear, name="tiny_linear_test")
     tiny_linear.CALLS["augment"] = 0
     yield
     registry.unregister_plugin(name)
@@ -282,3 +283,13 @@ def test_predict_checks_the_fitted_shape(digits_small):
 
     with pytest.raises(NotFittedError):
         unfitted.predict(X)
+
+
+def test_bad_backbone_params_and_optimizer_params_are_named_not_raw_library_errors(digits_small):
+    X, y = digits_small
+    with pytest.raises(TypeError, match=r"Cannot build backbone 'bn_cnn' with \{'channels': 'abc'\}"):
+        CNNClassifier("bn_cnn", backbone_params={"channels": "abc"}, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"optimizer_params has \['momentum'\] that Adam does not take; it accepts .*betas"):
+        CNNClassifier(optimizer_params={"momentum": 0.9}, **FAST).fit(X, y)
+    clf = CNNClassifier(optimizer="sgd", optimizer_params={"momentum": 0.9}, **FAST).fit(X, y)  # SGD takes it
+    assert clf.net_.optimizer_.param_groups[0]["momentum"] == 0.9

@@ -111,7 +111,7 @@ def test_smote_needs_images_in_memory(tmp_path, digits_small):
         path = tmp_path / f"{i}.png"
         Image.fromarray((X[i].reshape(8, 8) * 255).astype(np.uint8)).save(path)
         paths.append(str(path))
-    with pytest.raises(ValueError, match="resamples images in memory"):
+    with pytest.raises(ValueError, match="resamples the training split.s images in memory"):
         CNNClassifier(sampler="smote", max_epochs=1).fit(paths, y[:20])
 
 
@@ -163,20 +163,24 @@ def test_sample_weight_needs_a_loss_with_reduction():
 
     with pytest.raises(ValueError, match="cannot weight samples"):
         per_sample_criterion(Opaque(), "opaque")
+    with pytest.raises(TypeError, match="'opaque' declares sample_weights=True but its module Opaque has no 'reduction'"):
+        per_sample_criterion(Opaque(), "opaque", declared=True)
 
 
 def test_sampler_parameters_and_smote_inside_cross_validation(digits_small):
     pytest.importorskip("imblearn")
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.model_selection import StratifiedKFold, cross_validate
 
     X, y = digits_small
     keep = (y < 5) | (np.arange(len(y)) % 4 == 0)
     seen = []
-    clf = CNNClassifier(image_shape=(1, 8, 8), max_epochs=1, random_state=0, sampler=("smote", {"k_neighbors": 3}),
-                        callbacks=[_SplitSizes(seen)])
+    clf = CNNClassifier(image_shape=(1, 8, 8), max_epochs=1, random_state=0, sampler=("smote", {"k_neighbors": 2}),
+                        validation_fraction=None, callbacks=[_SplitSizes(seen)])
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    cross_val_score(clf, X[keep], y[keep], cv=cv)
-    for (counts, _), (train, _) in zip(seen, cv.split(X[keep], y[keep])):
+    # every fold trains (none fails silently); each clone records into its own copy of the callback
+    fitted = cross_validate(clf, X[keep], y[keep], cv=cv, error_score="raise", return_estimator=True)["estimator"]
+    for estimator, (train, _) in zip(fitted, cv.split(X[keep], y[keep]), strict=True):
+        (counts, _), = estimator.callbacks[0].seen
         assert counts.min() == counts.max() == np.bincount(y[keep][train]).max()
 
 

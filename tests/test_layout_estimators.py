@@ -104,8 +104,8 @@ def test_the_estimator_base_reaches_no_public_module():
     assert result.stdout.strip() == "[]"
 
 
-def test_augment_presets_are_core_data_re_exported_publicly():
-    from sklearn_imgcls._core.augment_presets import AUGMENT_PRESETS as core
+def test_preset_data_are_core_data_re_exported_publicly():
+    from sklearn_imgcls._core.preset_data import AUGMENT_PRESETS as core
     from sklearn_imgcls.presets import AUGMENT_PRESETS
 
     assert AUGMENT_PRESETS is core and sorted(AUGMENT_PRESETS) == ["light", "standard", "strong"]

@@ -36,8 +36,10 @@ def test_builtins_are_listed_through_the_public_functions():
 
 
 def test_every_hook_has_a_spec_and_a_kind():
-    hook_names = {name for name in dir(hookspecs) if name.startswith("register_")}
-    assert hook_names == {hook for hook, _ in KINDS.values()}
+    hook_names = {name for name in dir(hookspecs) if "register_" in name}
+    assert {hook for hook, _ in KINDS.values()} == set(hookspecs.HOOKS.values())
+    assert hook_names == set(hookspecs.HOOKS.values()) | set(hookspecs.DEPRECATED_HOOKS.values())
+    assert all(name.startswith("sklearn_imgcls_") for name in hookspecs.HOOKS.values())
     for name in hook_names:
         assert getattr(hookspecs, name).__doc__.strip()
 
@@ -67,7 +69,7 @@ def test_duplicate_names_raise_naming_both_plugins():
 
 def test_hookimpl_without_spec_is_an_error():
     registry = builtin_registry()
-    with pytest.raises(PluginError, match="register_optimisers"):
+    with pytest.raises(PluginError, match="register_optimisers.*Known hooks: sklearn_imgcls_register_augmentations"):
         registry.register_plugin(unknown_hook, name="unknown_hook")
     assert "unknown_hook" not in dict(registry.plugins())
 
@@ -93,7 +95,9 @@ def test_block_env_var_removes_named_plugins(monkeypatch, fresh_registry):
 
 def test_runtime_plugin_registration_and_removal():
     registry = builtin_registry()
-    registry.register_plugin(tiny_linear, name="tiny")
+    with pytest.warns(DeprecationWarning) as caught:  # written for 0.1: still works, with a warning per old hook
+        registry.register_plugin(tiny_linear, name="tiny")
+    assert any("plugin 'tiny' implements the deprecated hook register_backbones" in str(w.message) for w in caught)
     assert "tiny_linear" in registry.names("backbone", tag="test")
     registry.unregister_plugin("tiny")
     assert "tiny_linear" not in registry.names("backbone")

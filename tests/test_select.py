@@ -121,15 +121,26 @@ def test_auto_candidates_are_size_aware_and_include_plugin_backbones(tmp_path, m
     assert "transfer:resnet18" in with_weights and "probe:resnet18" in with_weights
 
 
-def test_auto_candidates_take_every_plugin_backbone_whatever_its_tags(tmp_path, monkeypatch, fresh_registry):
+def test_auto_candidates_take_the_plugin_backbones_tagged_small(tmp_path, monkeypatch, fresh_registry):
+    from torch import nn
+
+    from sklearn_imgcls.plugin import BackboneSpec, hookimpl
     from sklearn_imgcls.plugin.registry import get_registry
-    from tests.plugins import tiny_linear
+
+    def flat(in_channels, num_classes, image_size):
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size[0] * image_size[1], num_classes))
+
+    class Zoo:  # a plugin with one small network and one that is not meant to train from scratch here
+        @hookimpl
+        def sklearn_imgcls_register_backbones(self):
+            return [BackboneSpec("zoo_small", flat, "small", tags=("small",)),
+                    BackboneSpec("zoo_huge", flat, "huge", tags=("test", "huge"))]
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    get_registry().register_plugin(tiny_linear, name="tiny_linear_select_test")  # fresh_registry forgets it after
+    get_registry().register_plugin(Zoo(), name="zoo_select_test")  # fresh_registry forgets it after
     candidates = auto_candidates(500, (1, 8, 8))
-    assert "cnn:tiny_linear" in candidates  # tagged "test": the library knows no test convention
-    assert "cnn:lenet5" in candidates
+    assert "cnn:zoo_small" in candidates and "cnn:lenet5" in candidates  # lenet5: the example plugin's, tagged small
+    assert "cnn:zoo_huge" not in candidates
 
 
 def test_plot_highlights_the_pareto_front(digits_small):

@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from torchvision.models import get_model, get_model_weights
 
+import sklearn_imgcls
 from sklearn_imgcls import BackboneFeatures, CNNClassifier, TransferClassifier, describe_backbones, list_backbones
 from sklearn_imgcls._core.weights import WeightsError, hub_checkpoint_path
 
@@ -71,9 +72,12 @@ def test_unknown_and_uncached_weights_fail_fast_naming_the_file(tmp_path, monkey
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(WeightsError, match="Unknown weights 'IMAGENET9K'.*IMAGENET1K_V1"):
         TransferClassifier(ARCH, weights="IMAGENET9K", **SMALL).fit(X, y)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_network)
-    with pytest.raises(WeightsError, match=f"not cached.*put it at {tmp_path}.*checkpoints.*or pass the file's path"):
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    # an OSError (the file is missing) that is also a WeightsError (a ValueError), as before contract v2
+    with pytest.raises(OSError, match=f"{ARCH}/IMAGENET1K_V1: .*not cached.*put it at {tmp_path}.*checkpoints.*or pass "
+                                      f"the file's path") as caught:
         TransferClassifier(ARCH, weights="DEFAULT", **SMALL).fit(X, y)
+    assert isinstance(caught.value, WeightsError)
     with pytest.raises(WeightsError, match="no pretrained weights to name"):
         TransferClassifier("simple_cnn", weights="DEFAULT", **SMALL).fit(X, y)
 
@@ -300,12 +304,20 @@ def test_a_standard_torchvision_checkpoint_path_keeps_its_architecture(tmp_path,
     assert from_path.net_.module_.input_size == (64, 64)
     assert torch.allclose(from_path.net_.module_.mean.flatten(), from_name.net_.module_.mean.flatten())
     np.testing.assert_allclose(from_path.predict_proba(X), from_name.predict_proba(X), atol=1e-6)
+    # model files of the first release record the native architecture as source "torchvision": still loaded
+    assert from_name.net_.module_.recipe["source"] == "native"
+    from_name.net_.module_.recipe["source"] = "torchvision"
+    path = from_name.save(str(tmp_path / "old.safetensors"))
+    os.remove(cached)  # loading needs no weights file
+    loaded = sklearn_imgcls.load(path)
+    assert loaded.net_.module_.backbone.conv1.kernel_size == (7, 7)  # the native stem, not the small-image one
+    np.testing.assert_allclose(loaded.predict_proba(X), from_name.predict_proba(X), atol=1e-6)
     # its default input size is the pretrained one (224), as with the weights name
     from sklearn_imgcls._core.data import as_image_data
     from sklearn_imgcls._core.pretrained import build_pretrained_network
 
     built = build_pretrained_network("resnet18", by_hand, as_image_data(X), 3)
-    assert built.network.input_size == (224, 224) and built.network.recipe["source"] == "torchvision"
+    assert built.network.input_size == (224, 224) and built.network.recipe["source"] == "native"
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
@@ -353,3 +365,4 @@ def test_save_weights_is_atomic_on_a_full_disk(tmp_path, monkeypatch, rgb_blobs)
         source.save_weights(str(path))
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth"]
+

@@ -16,7 +16,6 @@ the public modules.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 from typing import Any
 
@@ -29,16 +28,16 @@ from skorch import NeuralNetClassifier
 from torch import nn
 
 from . import params as P
-from .augment_presets import AUGMENT_PRESETS
+from .preset_data import RESOLVED_PARAMS
+from .components import augmentation_chain, build_criterion, check_label_mixing, check_sample_weight_support, resolve_sampler
 from .data import ImageData, as_image_data, naming_invalid_files
 from .divergence import non_finite_output_message
 from .errors import NonFiniteOutputError
 from .inference import inference_batch_size, predicted_probabilities
 from .loader_workers import resolve_workers
-from .net import per_sample_criterion
 from .net_factory import training_net
 from .network import PRECISIONS, ImageNetwork, module_device
-from ..plugin.registry import ComponentChain, get_registry
+from ..plugin.registry import get_registry
 from .pretrained import input_statistics
 from .recipe import RECIPE_KEYS, ModelRecipe, registry_recipe
 from .resume import describe_training, restore_checkpoint
@@ -46,12 +45,9 @@ from .schedules import LR_SCHEDULES
 from .targets import class_weight_tensor, encode_labels
 from .threads import torch_threads
 
-__all__ = ["RESOLVED_PARAMS", "BaseImageClassifier"]
+__all__ = ["BaseImageClassifier"]
 
 
-#: parameters whose value in training may differ from the one set (presets fill unset ones);
-#: ``fit`` records each as a fitted attribute with a trailing underscore (``backbone_``, ``lr_``, ...)
-RESOLVED_PARAMS = ("backbone", "backbone_params", "max_epochs", "batch_size", "lr", "lr_schedule", "augment")
 
 
 class BaseImageClassifier(ClassifierMixin, BaseEstimator):
@@ -184,6 +180,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         data = as_image_data(X, self.image_shape)
         classes, y_encoded = encode_labels(y, len(data), type(self).__name__)
         weights = P.check_sample_weight(sample_weight, len(data))
+        if weights is not None:
+            check_sample_weight_support(get_registry(), self.loss)
         if weights is not None and settings["resampler"] is not None:
             raise ValueError(
                 f"sample_weight cannot be combined with sampler={self.sampler!r}: the images it synthesises "
@@ -192,8 +190,9 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if settings["resampler"] is not None and not data.in_memory:
             raise ValueError(
-                f"The sampler {self.sampler!r} resamples images in memory; load the files into an "
-                "array first, or use sampler='oversample'."
+                f"The sampler {self.sampler!r} resamples the training split's images in memory "
+                "(stage='training_split'); load the files into an array first, or use a per-epoch sampler "
+                "such as sampler='oversample'."
             )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -201,17 +200,16 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             yield net, data, classes, y_encoded, weights
 
     def _initialized_net(self, data, classes, y_encoded, settings, seed, weighted=False) -> NeuralNetClassifier:
-        """Build network, loss and skorch net for ``data`` (under the caller's seed)."""
+        """Build loss, network and skorch net for ``data`` (under the caller's seed).
+
+        The loss comes first: its checks (class weights, a deprecated-hook
+        loss probed for soft targets) fail before the network is built.
+        """
+        class_weight = class_weight_tensor(self.class_weight, classes, y_encoded)
+        criterion = build_criterion(get_registry(), self.loss, class_weight, settings["loss_params"], y_encoded,
+                                    weighted=weighted, augment=settings["augment"])
         module, callbacks, net_params = self._build_network(data, len(classes), settings)
         module.set_compute(settings["precision"], settings["channels_last"], settings["compile"])
-        class_weight = class_weight_tensor(self.class_weight, classes, y_encoded)
-        registry = get_registry()
-        extra = {}
-        if "class_priors" in inspect.signature(registry.get("loss", self.loss).build).parameters:
-            extra["class_priors"] = torch.as_tensor(np.bincount(y_encoded) / len(y_encoded), dtype=torch.float32)
-        criterion = registry.build("loss", self.loss, class_weight=class_weight, **extra, **settings["loss_params"])
-        if weighted:
-            criterion = per_sample_criterion(criterion, self.loss)
         return training_net(module, criterion, settings, seed, y_encoded, classes, user_callbacks=self.callbacks,
                             extra_callbacks=callbacks, net_params=net_params, accelerator=self.accelerator)
 
@@ -235,20 +233,17 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
             "verbose": P.check_int("verbose", self.verbose, minimum=0),
             "scoring": P.check_scoring(self.scoring),
             "loss_params": P.check_dict("loss_params", self.loss_params),
-            "optimizer_params": P.check_dict("optimizer_params", self.optimizer_params),
-            "augment": ComponentChain("augmentation", P.check_augment(self._param("augment"), AUGMENT_PRESETS)).build(),
+            "optimizer_params": P.check_optimizer_params(self.optimizer, self.optimizer_params),
+            "augment": augmentation_chain(self._param("augment")),
             "tta": P.check_tta(self.tta),
             "adversarial": P.check_adversarial(self.adversarial),
             "sampler": None,
             "resampler": None,
         }
+        check_label_mixing(registry, self.loss, settings["augment"])  # a loss without soft targets under mixup
         sampler = P.check_sampler(self.sampler)
-        if sampler is not None:
-            built = registry.build("sampler", sampler[0], **sampler[1])
-            if hasattr(built, "fit_resample"):  # imbalanced-learn API: once, on the training split
-                settings["resampler"] = built
-            else:
-                settings["sampler"] = ComponentChain("sampler", [sampler]).build()
+        if sampler is not None:  # per epoch, or once on the training split (imbalanced-learn's fit_resample)
+            settings["sampler"], settings["resampler"] = resolve_sampler(registry, sampler)
         if settings["early_stopping"] and not settings["validation_fraction"]:
             raise ValueError(
                 "early_stopping needs a validation split to watch: set validation_fraction "

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from skorch.dataset import Dataset
 from torch.utils.data import Subset
 
+from ..plugin.registry import ComponentChain
 from .network import to_float_images
 from .loader_workers import make_loader
 
@@ -84,9 +85,11 @@ def augment_batch(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Apply an augmentation (or a chain of them) to a float batch and its targets.
 
-    Per-image augmentations see only the images. Label-mixing ones
-    (``mixes_labels = True``: mixup, cutmix) get the targets one-hot encoded
-    over ``num_classes`` and return soft targets.
+    Per-image augmentations see only the images. Label-mixing ones (their
+    spec declares ``mixes_labels=True``: mixup, cutmix; known only through a
+    :class:`~sklearn_imgcls.plugin.registry.ComponentChain`) get the targets
+    one-hot encoded over ``num_classes`` and return soft targets. A bare
+    callable is a per-image augmentation.
 
     Returns
     -------
@@ -94,9 +97,12 @@ def augment_batch(
     targets : torch.Tensor or None
         Unchanged, or ``(N, num_classes)`` soft targets after label mixing.
     """
-    components = augment.components() if hasattr(augment, "components") else [augment]
-    for component in components:
-        if getattr(component, "mixes_labels", False):
+    if isinstance(augment, ComponentChain):
+        steps = zip(augment.components(), augment.mixes_labels())
+    else:
+        steps = [(augment, False)]
+    for component, mixes_labels in steps:
+        if mixes_labels:
             if targets is None or num_classes is None:
                 raise ValueError("Label-mixing augmentations (mixup, cutmix) need labels and num_classes.")
             if targets.ndim == 1:
@@ -126,8 +132,8 @@ class BatchIterator:
     augment : callable or None
         ``augment(images, generator)`` applied to every training batch, or a
         :class:`~sklearn_imgcls.plugin.registry.ComponentChain` of augmentations,
-        whose label-mixing members (``mixes_labels = True``) also receive and
-        return the targets, one-hot encoded.
+        whose label-mixing members (declared ``mixes_labels=True``) also receive
+        and return the targets, one-hot encoded.
     sampler : callable or None
         ``sample(y, generator)`` giving the indices of one epoch (replaces
         shuffling).

@@ -35,9 +35,32 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1)
 
 
-def per_sample_criterion(criterion: torch.nn.Module, loss_name: str) -> torch.nn.Module:
-    """Switch ``criterion`` to one loss per sample, or explain why it cannot weight samples."""
+def per_sample_criterion(criterion: torch.nn.Module, loss_name: str, declared: bool = False) -> torch.nn.Module:
+    """Switch ``criterion`` to one loss per sample (``reduction = "none"``).
+
+    Parameters
+    ----------
+    criterion : torch.nn.Module
+        The built loss.
+    loss_name : str
+        Its registry name, for messages.
+    declared : bool
+        Whether its spec declares ``sample_weights=True`` (then a missing
+        ``reduction`` attribute is the plugin's error, not the user's).
+
+    Raises
+    ------
+    TypeError
+        When the loss declares ``sample_weights`` but has no ``reduction``.
+    ValueError
+        When an undeclared loss (a deprecated-hook plugin) has no ``reduction``.
+    """
     if not hasattr(criterion, "reduction"):
+        if declared:
+            raise TypeError(
+                f"The loss {loss_name!r} declares sample_weights=True but its module {type(criterion).__name__} "
+                "has no 'reduction' attribute to set to 'none'; the plugin must add one (see LossSpec)."
+            )
         raise ValueError(
             f"The loss {loss_name!r} cannot weight samples: its module has no 'reduction' attribute to "
             "set to 'none'. Fit without sample_weight, or use a loss that supports it (all built-in losses do)."

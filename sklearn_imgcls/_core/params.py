@@ -6,6 +6,7 @@ parameter, the value it got and what it accepts.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from typing import Any
 
@@ -114,6 +115,25 @@ def check_optimizer(value: Any) -> type[torch.optim.Optimizer]:
     if isinstance(value, type) and issubclass(value, torch.optim.Optimizer):
         return value
     _fail("optimizer", value, f"one of {sorted(OPTIMIZERS)} or a torch.optim.Optimizer subclass")
+
+
+def check_optimizer_params(optimizer: Any, value: Any) -> dict:
+    """Check ``optimizer_params`` against what the ``optimizer`` accepts (a dict, or None for {}).
+
+    Refuses a key the optimizer's constructor does not take (``momentum`` for
+    Adam) by name, listing the accepted ones, instead of failing deep in skorch.
+    """
+    params = check_dict("optimizer_params", value)
+    optimizer_class = check_optimizer(optimizer)
+    accepted = [name for name in inspect.signature(optimizer_class).parameters if name not in ("self", "params")]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(optimizer_class).parameters.values())
+    unknown = sorted(set(params) - set(accepted))
+    if unknown and not takes_any:
+        raise ValueError(
+            f"optimizer_params has {unknown} that {optimizer_class.__name__} does not take; it accepts "
+            f"{', '.join(name for name in accepted if name != 'lr')} (set the learning rate with lr=)."
+        )
+    return params
 
 
 def check_scoring(value: Any) -> list[str]:

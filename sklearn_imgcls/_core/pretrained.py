@@ -3,7 +3,10 @@
 * :func:`build_pretrained_network` makes the :class:`~sklearn_imgcls._core.network.ImageNetwork`
   for a backbone name and a weights source (see :mod:`sklearn_imgcls._core.weights`),
   with a new head sized to the classes and the input adaptation the weights
-  need (grayscale to RGB, resizing, the weights' own normalisation).
+  need (grayscale to RGB, resizing, the weights' own normalisation). What it
+  needs to know it reads from the backbone's spec: ``build_native`` (the
+  pretrained architecture), ``weights`` (their ``load``, input size, mean and
+  std) and ``classifier`` (the head to replace; see :mod:`.layers`).
 * :func:`apply_freeze` freezes parameters by policy (skorch's own
   :class:`~skorch.callbacks.Unfreezer` releases them for the fine-tuning epochs).
 * :func:`input_statistics` is the per-channel mean and std of the training
@@ -14,17 +17,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from .data import ImageData, channel_statistics
+from .layers import declared_layer, first_conv_channels
 from .network import ImageNetwork
 from ..plugin.registry import get_registry
-from .weights import LoadedWeights, WeightsError, is_checkpoint_path, load_weights
+from .weights import LoadedWeights, WeightsError, is_checkpoint_path, load_named, load_weights, select_weights
 
-__all__ = ["PretrainedNetwork", "apply_freeze", "build_from_recipe", "build_pretrained_network", "first_conv_channels",
-           "input_statistics", "leading_blocks", "replace_head"]
+__all__ = ["NATIVE_SOURCES", "PretrainedNetwork", "apply_freeze", "build_from_recipe", "build_pretrained_network",
+           "first_conv_channels", "input_statistics", "leading_blocks", "native_network", "replace_head"]
 
 #: images used to estimate the per-channel mean and std of file inputs
 STATISTICS_SAMPLE = 512
@@ -38,38 +43,38 @@ class PretrainedNetwork:
     head: str
 
 
-def _last_linear(model: nn.Module) -> str:
-    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    if not names:
-        raise ValueError(
-            f"Cannot find the classification head of {type(model).__name__}: it has no nn.Linear layer."
-        )
-    return names[-1]
+def replace_head(model: nn.Module, num_outputs: int | None, spec: Any = None) -> str:
+    """Replace the classification head of ``model`` by a fresh one with ``num_outputs``.
 
-
-def replace_head(model: nn.Module, num_outputs: int | None) -> str:
-    """Replace the last ``nn.Linear`` of ``model`` by a fresh one with ``num_outputs``.
-
-    ``num_outputs=None`` replaces it by ``nn.Identity`` (feature extraction).
+    The head is the layer ``spec.classifier`` declares (see
+    :mod:`sklearn_imgcls._core.layers`; without a declaration, the last
+    ``nn.Linear``, with a warning). An ``nn.Linear`` head gets a new
+    ``nn.Linear``, a 1x1 ``nn.Conv2d`` head (SqueezeNet-style) a new
+    ``nn.Conv2d``; ``num_outputs=None`` replaces it by ``nn.Identity``
+    (feature extraction).
 
     Returns
     -------
     str
-        The head's dotted name.
+        The head's dotted name in ``model``.
     """
-    name = _last_linear(model)
+    name = declared_layer(spec, model, "classifier")
     old = model.get_submodule(name)
-    new = nn.Identity() if num_outputs is None else nn.Linear(old.in_features, num_outputs)
+    if num_outputs is None:
+        new = nn.Identity()
+    elif isinstance(old, nn.Linear):
+        new = nn.Linear(old.in_features, num_outputs, bias=old.bias is not None)
+    elif isinstance(old, nn.Conv2d):
+        new = nn.Conv2d(old.in_channels, num_outputs, old.kernel_size, old.stride, old.padding, old.dilation,
+                        old.groups if old.groups == 1 else 1, bias=old.bias is not None)
+    else:
+        where = getattr(spec, "name", type(model).__name__)
+        raise TypeError(
+            f"The classifier of backbone {where!r} ({name!r}) is a {type(old).__name__}; transfer learning replaces "
+            f"an nn.Linear or nn.Conv2d head. Declare BackboneSpec(classifier=...) naming that layer."
+        )
     model.set_submodule(name, new)
     return name
-
-
-def first_conv_channels(state_dict: dict) -> int | None:
-    """Input channels of the first convolution in ``state_dict`` (its first 4-D weight), or None."""
-    for key, value in state_dict.items():
-        if key.endswith("weight") and value.ndim == 4:
-            return int(value.shape[1])
-    return None
 
 
 def _load_into(model: nn.Module, loaded: LoadedWeights) -> None:
@@ -108,49 +113,72 @@ def _rebuild_recorded(loaded: LoadedWeights, backbone: str) -> tuple[nn.Module, 
     return model, channels, size
 
 
+#: recipe sources meaning "the spec's build_native" ("torchvision": files written before contract v2)
+NATIVE_SOURCES = ("native", "torchvision")
+
+
+def native_network(spec: Any, num_classes: int) -> nn.Module:
+    """``spec.build_native(num_classes)``: the architecture as its pretrained weights were trained.
+
+    Raises
+    ------
+    WeightsError
+        When the backbone declares no ``build_native``.
+    """
+    if spec.build_native is None:
+        raise WeightsError(
+            f"Backbone {spec.name!r} (plugin {spec.plugin or '?'}) declares no build_native, so its pretrained "
+            f"architecture cannot be built; the plugin must set BackboneSpec(build_native=...)."
+        )
+    return spec.build_native(num_classes)
+
+
+def _native_channels(spec: Any, model: nn.Module) -> int:
+    """Input channels of a native network: its declared first conv's, else 3 (RGB, as pretrained)."""
+    return (first_conv_channels(model, spec) if spec.first_conv else None) or 3
+
+
 def build_from_recipe(recipe: dict) -> nn.Module:
     """The backbone, head included, that a build recipe describes (``ImageNetwork.recipe``), without weights.
 
-    ``source="torchvision"`` is torchvision's unadapted architecture,
-    ``"registry"`` the registry's builder for ``build_channels`` and
-    ``build_size``; with ``replace_head`` the head is then resized to
-    ``num_outputs`` as :func:`replace_head` does in training.
+    ``source="native"`` (or ``"torchvision"``, its name before contract v2)
+    is the spec's ``build_native`` architecture, ``"registry"`` the spec's
+    ``build`` for ``build_channels`` and ``build_size``; with
+    ``replace_head`` the head is then resized to ``num_outputs`` as
+    :func:`replace_head` does in training.
     """
-    if recipe["source"] == "torchvision":
-        from torchvision.models import get_model
-
-        model = get_model(recipe["backbone"], weights=None)
+    spec = get_registry().get("backbone", recipe["backbone"])
+    outputs = 1 if recipe["replace_head"] else recipe["num_outputs"]
+    if recipe["source"] in NATIVE_SOURCES:
+        model = native_network(spec, outputs)
     else:
-        outputs = 1 if recipe["replace_head"] else recipe["num_outputs"]
         model = get_registry().build("backbone", recipe["backbone"], recipe["build_channels"], outputs,
                                      tuple(recipe["build_size"]), **(recipe["backbone_params"] or {}))
     if recipe["replace_head"]:
-        replace_head(model, recipe["num_outputs"])
+        replace_head(model, recipe["num_outputs"], spec)
     return model
 
 
-def _standard_architecture(backbone: str, loaded: LoadedWeights) -> tuple[nn.Module, LoadedWeights]:
-    """torchvision's unadapted ``backbone`` holding a checkpoint written outside this package.
+def _standard_architecture(spec: Any, loaded: LoadedWeights) -> nn.Module:
+    """The native architecture of ``spec`` holding a checkpoint written outside this package.
 
-    The head is sized to the checkpoint's; the input size and normalisation
-    default to those of torchvision's DEFAULT weights for the architecture
-    (metadata only: nothing is downloaded).
+    The head is sized to the checkpoint's; the caller takes the input size
+    and normalisation from the spec's default weights (declarations only:
+    nothing is read).
     """
-    from torchvision.models import get_model
-
-    from .weights import torchvision_defaults
-
-    model = get_model(backbone, weights=None)
-    head = _last_linear(model)
+    default = spec.default_weights()
+    model = native_network(spec, default.num_classes if default is not None else 1)
+    head = declared_layer(spec, model, "classifier")
     head_weight = loaded.state_dict.get(f"{head}.weight")
     if head_weight is None:
         raise WeightsError(
-            f"The weights from {loaded.source} have no {head}.weight: not a torchvision {backbone} checkpoint."
+            f"The weights from {loaded.source} have no {head}.weight: not a {spec.name} checkpoint of the "
+            f"standard architecture."
         )
-    if head_weight.shape[0] != model.get_submodule(head).out_features:
-        replace_head(model, int(head_weight.shape[0]))
+    if head_weight.shape[0] != model.get_submodule(head).weight.shape[0]:
+        replace_head(model, int(head_weight.shape[0]), spec)
     _load_into(model, loaded)
-    return model, torchvision_defaults(backbone)
+    return model
 
 
 def build_pretrained_network(
@@ -170,22 +198,24 @@ def build_pretrained_network(
         Registry backbone name.
     weights : str or None
         None (random initialisation, the registry's adapted network), a
-        torchvision weights name, or a checkpoint path.
+        weights name the backbone declares (``BackboneSpec.weights``;
+        ``"DEFAULT"`` picks ``spec.default_weights()``), or a checkpoint path.
     data : ImageData
         The training images: their shape, and their statistics when the
         weights carry no normalisation.
     num_outputs : int or None
         Classes of the new head, or None for a feature extractor.
     input_size : tuple of int or None
-        Resize inputs to this ``(H, W)``; None uses the weights' own size
-        (torchvision) or the images' size.
+        Resize inputs to this ``(H, W)``; None uses the weights' declared
+        size (named weights, checkpoints of the native architecture) or the
+        images' size.
     backbone_params : dict or None
         Extra builder arguments for registry backbones.
     normalize : bool
         When the weights carry no normalisation (``weights=None``, most
         checkpoints): standardise inputs with the images' statistics (True)
-        or leave them as they are (False). Weights that bring their own
-        mean and std (torchvision's) always use those.
+        or leave them as they are (False). Named weights always use their
+        declared mean and std.
 
     Returns
     -------
@@ -205,23 +235,26 @@ def build_pretrained_network(
         loaded = load_weights(backbone, weights)
         if loaded.recipe is not None:  # written by save_weights: rebuild the very variant it was trained as
             model, in_channels, size = _rebuild_recorded(loaded, backbone)
-            recipe.update(backbone_params=loaded.recipe.get("backbone_params") or {}, build_channels=in_channels,
+            recipe.update(source="native" if loaded.recipe.get("source") in NATIVE_SOURCES else "registry",
+                          backbone_params=loaded.recipe.get("backbone_params") or {}, build_channels=in_channels,
                           build_size=size)
             input_size = input_size or size
-        elif not loaded.legacy and spec.weights:  # a checkpoint of the standard, pretrained architecture
-            model, defaults = _standard_architecture(backbone, loaded)
-            in_channels = 3
-            recipe.update(source="torchvision", build_channels=3)
-            input_size = input_size or defaults.input_size
-            loaded.mean, loaded.std = loaded.mean or defaults.mean, loaded.std or defaults.std
-        else:  # an older save_weights file, or a plugin architecture: built for these images
-            in_channels = first_conv_channels(loaded.state_dict) or channels
+        elif not loaded.legacy and spec.build_native is not None:  # a checkpoint of the native architecture
+            model = _standard_architecture(spec, loaded)
+            in_channels = _native_channels(spec, model)
+            recipe.update(source="native", build_channels=in_channels)
+            default = spec.default_weights()
+            input_size = input_size or (default.input_size if default is not None else spec.input_size)
+            if default is not None:
+                loaded.mean, loaded.std = loaded.mean or default.mean, loaded.std or default.std
+        else:  # an older save_weights file, or an architecture without build_native: built for these images
+            in_channels = first_conv_channels(loaded.state_dict, spec) or channels
             model = registry.build("backbone", backbone, in_channels, 1, (height, width), **params)
-            head = _last_linear(model)
+            head = declared_layer(spec, model, "classifier")
             head_weight = loaded.state_dict.get(f"{head}.weight")
             if head_weight is None:
                 raise WeightsError(f"The weights from {loaded.source} have no {head}.weight: not a {backbone} checkpoint.")
-            replace_head(model, int(head_weight.shape[0]))
+            replace_head(model, int(head_weight.shape[0]), spec)
             _load_into(model, loaded)
             recipe.update(build_channels=in_channels)
         mean, std = loaded.mean, loaded.std
@@ -232,16 +265,14 @@ def build_pretrained_network(
                 f"{', '.join(n for n, s in registry.specs('backbone').items() if s.weights)}. "
                 f"Pass weights=None or a checkpoint path."
             )
-        from torchvision.models import get_model
-
-        loaded = load_weights(backbone, weights)
-        model = get_model(backbone, weights=None)
+        loaded = load_named(spec, weights)
+        model = native_network(spec, select_weights(spec, weights).num_classes)
         _load_into(model, loaded)
-        in_channels = 3
-        recipe.update(source="torchvision", build_channels=3)
+        in_channels = _native_channels(spec, model)
+        recipe.update(source="native", build_channels=in_channels)
         input_size = input_size or loaded.input_size
         mean, std = loaded.mean, loaded.std
-    head = replace_head(model, num_outputs)
+    head = replace_head(model, num_outputs, spec)
     if mean is None:
         mean, std = input_statistics(data, normalize, in_channels)
     recipe.update(num_outputs=num_outputs, network_in_channels=in_channels,

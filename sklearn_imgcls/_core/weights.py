@@ -1,17 +1,19 @@
-"""Pretrained weights: torchvision's weights API and local checkpoint files.
+"""Pretrained weights: the ones a backbone declares, and local checkpoint files.
 
 Two sources, one entry point (:func:`load_weights`):
 
-* a torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...) for a
-  torchvision architecture: looked up with ``torchvision.models.get_model_weights``,
-  read from the hub cache (``$TORCH_HOME/hub/checkpoints``, where torchvision
-  keeps its downloads) or downloaded there; its metadata gives the input size
-  and the normalisation mean and std;
+* a weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ...) that the backbone's
+  spec declares (``BackboneSpec.weights``, a tuple of
+  :class:`~sklearn_imgcls.plugin.specs.PretrainedWeights`): its ``load()``
+  gives the native architecture's state dict, and the declaration the input
+  size and the normalisation mean and std. The built-in torchvision plugin
+  declares torchvision's weights, read from the torch hub cache
+  (``$TORCH_HOME/hub/checkpoints``) or downloaded there;
 * a local file: ``.pt``/``.pth`` loaded with ``torch.load(weights_only=True)``
   (no code runs on load), or ``.safetensors``.
 
-When weights are neither cached nor downloadable, the error says which file
-to put where, or to pass a local path.
+When weights are neither cached nor downloadable, ``load`` raises ``OSError``
+saying which file to put where (re-raised as :class:`WeightsUnavailableError`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-__all__ = ["LoadedWeights", "WeightsError", "hub_checkpoint_path", "is_checkpoint_path", "load_weights", "save_weights",
-           "torchvision_defaults"]
+__all__ = ["LoadedWeights", "WeightsError", "WeightsUnavailableError", "hub_checkpoint_path", "is_checkpoint_path",
+           "load_named", "load_weights", "read_checkpoint", "save_weights", "select_weights", "weights_cached"]
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
@@ -65,69 +68,77 @@ class LoadedWeights:
 
 
 def is_checkpoint_path(weights: str) -> bool:
-    """Whether ``weights`` names a local file rather than a torchvision weights name."""
+    """Whether ``weights`` names a local file rather than a declared weights name."""
     return weights.lower().endswith(CHECKPOINT_SUFFIXES) or os.sep in weights or os.path.exists(weights)
 
 
-def hub_checkpoint_path(url: str) -> str:
-    """Path torchvision caches the file of ``url`` under (honours ``TORCH_HOME``)."""
-    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+def hub_checkpoint_path(url: str, file_name: str | None = None) -> str:
+    """Path torch hub caches the file of ``url`` under (honours ``TORCH_HOME``).
+
+    ``file_name`` replaces the URL's last path component, as in
+    ``torch.hub.load_state_dict_from_url``.
+    """
+    from urllib.parse import urlparse
+
+    return os.path.join(torch.hub.get_dir(), "checkpoints", file_name or os.path.basename(urlparse(url).path))
 
 
-def _torchvision_weights(arch: str, name: str):
-    from torchvision.models import get_model_weights
+class WeightsUnavailableError(WeightsError, OSError):
+    """Named pretrained weights whose file is missing and cannot be fetched (an ``OSError`` too)."""
 
-    try:
-        enum = get_model_weights(arch)
-    except (KeyError, ValueError):
+
+def select_weights(spec: Any, name: str) -> Any:
+    """The :class:`~sklearn_imgcls.plugin.specs.PretrainedWeights` of ``spec`` called ``name``.
+
+    ``"DEFAULT"`` (any case) picks ``spec.default_weights()``.
+
+    Raises
+    ------
+    WeightsError
+        When the backbone offers no weights, or none called ``name`` (the
+        message lists those it offers).
+    """
+    if not spec.weights:
         raise WeightsError(
-            f"Backbone {arch!r} has no torchvision weights; pass weights=None or a checkpoint path."
-        ) from None
-    if name.upper() == "DEFAULT":
-        return enum.DEFAULT
-    available = [w.name for w in enum]
-    if name not in available:
-        raise WeightsError(
-            f"Unknown weights {name!r} for {arch}. Available: 'DEFAULT', "
-            f"{', '.join(repr(a) for a in available)}; or pass a checkpoint path (.pth, .pt, .safetensors)."
+            f"Backbone {spec.name!r} has no pretrained weights to name; pass weights=None or a checkpoint path."
         )
-    return enum[name]
+    if name.upper() == "DEFAULT":
+        return spec.default_weights()
+    chosen = next((w for w in spec.weights if w.name == name), None)
+    if chosen is None:
+        raise WeightsError(
+            f"Unknown weights {name!r} for {spec.name}. Available: 'DEFAULT', "
+            f"{', '.join(repr(w.name) for w in spec.weights)}; or pass a checkpoint path (.pth, .pt, .safetensors)."
+        )
+    return chosen
 
 
-def _weights_metadata(weights) -> tuple[tuple[int, int] | None, tuple | None, tuple | None]:
-    """Input size and normalisation mean/std of a torchvision weights enum member (from its transforms)."""
-    preset = weights.transforms()
-    crop = getattr(preset, "crop_size", None)
-    size = tuple(crop) if crop is not None else None
-    if size is not None and len(size) == 1:
-        size = (size[0], size[0])
-    return size, tuple(getattr(preset, "mean", ())) or None, tuple(getattr(preset, "std", ())) or None
+def load_named(spec: Any, name: str) -> LoadedWeights:
+    """Call the ``load`` of ``spec``'s weights ``name`` and check it returned a state dict.
 
-
-def torchvision_defaults(arch: str) -> LoadedWeights:
-    """Input size, mean and std of torchvision's DEFAULT weights for ``arch``, with no tensors (nothing is read)."""
-    size, mean, std = _weights_metadata(_torchvision_weights(arch, "DEFAULT"))
-    return LoadedWeights({}, f"torchvision {arch} defaults", input_size=size, mean=mean, std=std)
-
-
-def _load_torchvision(arch: str, name: str) -> LoadedWeights:
-    weights = _torchvision_weights(arch, name)
-    path = hub_checkpoint_path(weights.url)
-    if os.path.isfile(path):
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    else:
-        try:
-            state_dict = torch.hub.load_state_dict_from_url(
-                weights.url, map_location="cpu", progress=False, check_hash=True, weights_only=True
-            )
-        except Exception as exc:  # network errors come in many types
-            raise WeightsError(
-                f"Pretrained weights {arch}/{weights.name} are not cached and could not be downloaded "
-                f"({type(exc).__name__}: {exc}). Download {weights.url} on a connected machine and "
-                f"put it at {path} (the cache follows TORCH_HOME), or pass the file's path as weights=."
-            ) from None
-    size, mean, std = _weights_metadata(weights)
-    return LoadedWeights(state_dict, f"torchvision {arch}/{weights.name}", input_size=size, mean=mean, std=std)
+    Raises
+    ------
+    WeightsUnavailableError
+        When ``load`` raises ``OSError`` (file missing, not downloadable); its
+        message is kept, prefixed with the backbone and weights names.
+    WeightsError
+        When ``load`` returns something other than a dict of tensors.
+    """
+    chosen = select_weights(spec, name)
+    source = f"{spec.name}/{chosen.name}"
+    try:
+        state_dict = chosen.load()
+    except WeightsError:
+        raise
+    except OSError as exc:
+        raise WeightsUnavailableError(f"{source}: {exc}") from exc
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise WeightsError(
+            f"The load() of weights {source} (plugin {spec.plugin or '?'}) returned {type(state_dict).__name__}, "
+            f"not a state dict of tensors; PretrainedWeights.load must return the native architecture's state dict."
+        )
+    return LoadedWeights(state_dict, f"weights {source}", input_size=tuple(chosen.input_size),
+                         mean=tuple(chosen.mean), std=tuple(chosen.std))
 
 
 #: key of the build recipe: in safetensors metadata, or a JSON string entry of a torch.save state dict
@@ -146,9 +157,18 @@ def _read_recipe(text: str | None, path: str) -> dict | None:
     return recipe
 
 
-def _load_file(path: str) -> LoadedWeights:
-    if not os.path.isfile(path):
-        raise WeightsError(f"Checkpoint file not found: {path!r}.")
+def read_checkpoint(path: str) -> tuple[dict, str | None]:
+    """The state dict in ``path`` and the recipe text it carries (or None), read safely.
+
+    ``.safetensors`` files are read with safetensors; others with
+    ``torch.load(weights_only=True)`` (no code runs). A dict nested under
+    ``state_dict``, ``model`` or ``module`` is unwrapped.
+
+    Raises
+    ------
+    WeightsError
+        When the file cannot be read safely or holds no state dict of tensors.
+    """
     recipe_text = None
     try:
         if path.lower().endswith(".safetensors"):
@@ -179,6 +199,13 @@ def _load_file(path: str) -> LoadedWeights:
             state_dict = state_dict[key]
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise WeightsError(f"Checkpoint {path!r} does not hold a state dict of tensors.")
+    return state_dict, recipe_text
+
+
+def _load_file(path: str) -> LoadedWeights:
+    if not os.path.isfile(path):
+        raise WeightsError(f"Checkpoint file not found: {path!r}.")
+    state_dict, recipe_text = read_checkpoint(path)
     recipe = _read_recipe(recipe_text, path)
     ours = any(k.startswith("backbone.") for k in state_dict)  # the estimators' network: backbone + normalisation
     mean = state_dict.pop("mean", None) if ours or recipe else None
@@ -204,7 +231,7 @@ def load_weights(arch: str, weights: str) -> LoadedWeights:
     arch : str
         Registry backbone name.
     weights : str
-        A torchvision weights name or a checkpoint path (see module docstring).
+        A weights name the backbone declares or a checkpoint path (see module docstring).
         Checkpoints saved by :func:`save_weights` carry the normalisation too.
 
     Returns
@@ -218,7 +245,9 @@ def load_weights(arch: str, weights: str) -> LoadedWeights:
     """
     if is_checkpoint_path(weights):
         return _load_file(weights)
-    return _load_torchvision(arch, weights)
+    from ..plugin.registry import get_registry
+
+    return load_named(get_registry().get("backbone", arch), weights)
 
 
 def save_weights(module: torch.nn.Module, path: str, recipe: dict | None = None) -> None:
@@ -257,9 +286,22 @@ def save_weights(module: torch.nn.Module, path: str, recipe: dict | None = None)
             torch.save({**state, RECIPE_KEY: text} if text is not None else state, temporary)
 
 
-def torchvision_weights_cached(arch: str, name: str = "DEFAULT") -> bool:
-    """Whether torchvision's ``name`` weights for ``arch`` are on disk (no download needed)."""
+def weights_cached(arch: str, name: str = "DEFAULT") -> bool:
+    """Whether the backbone ``arch``'s weights ``name`` are on disk (loading needs no download).
+
+    True when the weights' ``load`` says so through an ``available()`` method
+    (the loaders of :mod:`sklearn_imgcls.plugin.sources` have one); loaders
+    that cannot tell count as not cached.
+    """
+    from ..plugin.registry import get_registry
+
     try:
-        return os.path.isfile(hub_checkpoint_path(_torchvision_weights(arch, name).url))
-    except WeightsError:
+        chosen = select_weights(get_registry().get("backbone", arch), name)
+    except (WeightsError, ValueError):
         return False
+    available = getattr(chosen.load, "available", None)
+    return bool(available()) if callable(available) else False
+
+
+#: the first release's name of :func:`weights_cached`
+torchvision_weights_cached = weights_cached

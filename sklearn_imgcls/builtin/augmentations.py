@@ -252,7 +252,7 @@ def random_erasing(p: float = 0.5, scale: tuple[float, float] = (0.02, 0.2), val
 
 
 @hookimpl
-def register_augmentations() -> list[AugmentationSpec]:
+def sklearn_imgcls_register_augmentations() -> list[AugmentationSpec]:
     """Register the per-image batch augmentations of this module."""
     return [
         AugmentationSpec("flip_h", flip_h, "horizontal flip with probability p"),

@@ -119,6 +119,8 @@ class BatchNormCNN(nn.Module):
             if kernel != (1, 1):
                 layers.append(nn.MaxPool2d(kernel))
             height, width = height // kernel[0], width // kernel[1]
+        if channels and kernel == (1, 1):  # keeps the last activation at features.-2 (no parameters: same state dict)
+            layers.append(nn.Identity())
         self.features = nn.Sequential(*layers)
         if hidden is None:
             head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, num_classes)]
@@ -138,20 +140,27 @@ class BatchNormCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+#: the declared layers of both networks: the last layer of ``classifier``, the first of ``features``,
+#: and the last activation (before the last pooling step) for Grad-CAM
+LAYERS = dict(classifier="classifier.-1", first_conv="features.0", target_layer="features.-2")
+
+
 @hookimpl
-def register_backbones() -> list[BackboneSpec]:
-    """Register ``simple_cnn`` and ``bn_cnn``."""
+def sklearn_imgcls_register_backbones() -> list[BackboneSpec]:
+    """Register ``simple_cnn`` and ``bn_cnn`` (no pretrained weights: trained from scratch)."""
     return [
         BackboneSpec(
             name="simple_cnn",
             build=SimpleCNN,
             description="2x (conv-ReLU-maxpool) + 2 dense layers; fast, the classic baseline",
             tags=("scratch", "small"),
+            **LAYERS,
         ),
         BackboneSpec(
             name="bn_cnn",
             build=BatchNormCNN,
             description="VGG-style blocks with BatchNorm; global average pooling or a dense head",
             tags=("scratch", "small"),
+            **LAYERS,
         ),
     ]

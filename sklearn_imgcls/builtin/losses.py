@@ -1,8 +1,10 @@
 """Built-in losses (plugin): cross-entropy, label smoothing, focal, logit adjustment.
 
 All take logits and integer targets (or class-probability targets, as mixing
-augmentations produce) and honour ``class_weight``. A loss builder that takes
-a ``class_priors`` argument receives the training set's class frequencies.
+augmentations produce: ``soft_targets=True``), honour ``class_weight``, and
+have a ``reduction`` attribute that ``"none"`` turns into one loss per sample
+(``sample_weights=True``). ``logit_adjustment`` declares
+``needs_class_priors=True`` and receives the training set's class frequencies.
 """
 
 from __future__ import annotations
@@ -139,15 +141,21 @@ def logit_adjustment(
     return LogitAdjustedLoss(class_priors, class_weight, tau)
 
 
+#: what every built-in loss supports: probability targets (torch's cross-entropy and FocalLoss take
+#: them) and ``reduction="none"`` (an attribute of each module)
+_SUPPORTS = dict(soft_targets=True, sample_weights=True)
+
+
 @hookimpl
-def register_losses() -> list[LossSpec]:
+def sklearn_imgcls_register_losses() -> list[LossSpec]:
     """Register ``cross_entropy``, ``label_smoothing``, ``focal`` and ``logit_adjustment``."""
     return [
-        LossSpec("cross_entropy", cross_entropy, "softmax cross-entropy; honours class_weight"),
-        LossSpec("label_smoothing", label_smoothing, "cross-entropy with smoothed targets (0.1)"),
-        LossSpec("focal", focal, "focal loss (Lin et al., 2017), gamma=2; class_weight as alpha", tags=("imbalance",)),
+        LossSpec("cross_entropy", cross_entropy, "softmax cross-entropy; honours class_weight", **_SUPPORTS),
+        LossSpec("label_smoothing", label_smoothing, "cross-entropy with smoothed targets (0.1)", **_SUPPORTS),
+        LossSpec("focal", focal, "focal loss (Lin et al., 2017), gamma=2; class_weight as alpha", tags=("imbalance",),
+                 **_SUPPORTS),
         LossSpec(
             "logit_adjustment", logit_adjustment, "logit-adjusted CE (Menon et al., 2021) for balanced error",
-            tags=("imbalance",),
+            tags=("imbalance",), needs_class_priors=True, **_SUPPORTS,
         ),
     ]

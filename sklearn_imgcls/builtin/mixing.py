@@ -3,8 +3,9 @@
 Unlike the per-image augmentations these change the targets too: each batch
 is blended with a shuffled copy of itself and the labels are blended in the
 same proportion, giving soft targets of shape ``(N, n_classes)`` that every
-built-in loss accepts. A label-mixing augmentation sets ``mixes_labels =
-True`` and is called as ``mix(images, soft_targets, generator)``, returning
+built-in loss accepts (losses declare it with ``LossSpec(soft_targets=True)``).
+A label-mixing augmentation declares ``AugmentationSpec(mixes_labels=True)``
+and is called as ``mix(images, soft_targets, generator)``, returning
 ``(images, soft_targets)``; the training iterator one-hot encodes the labels
 first, so mixup and cutmix can follow each other in one ``augment`` list.
 """
@@ -26,8 +27,6 @@ def _beta(alpha: float, generator: torch.Generator) -> float:
 
 class _LabelMixer:
     """Shared checks and pairing for mixup and cutmix."""
-
-    mixes_labels = True
 
     def __init__(self, alpha: float, p: float) -> None:
         if alpha <= 0:
@@ -87,10 +86,11 @@ def cutmix(alpha: float = 1.0, p: float = 1.0) -> CutMix:
 
 
 @hookimpl
-def register_augmentations() -> list[AugmentationSpec]:
+def sklearn_imgcls_register_augmentations() -> list[AugmentationSpec]:
     """Register ``mixup`` and ``cutmix``."""
     return [
-        AugmentationSpec("mixup", mixup, "blend image pairs and their labels (Zhang et al., 2018)", tags=("mixes_labels",)),
+        AugmentationSpec("mixup", mixup, "blend image pairs and their labels (Zhang et al., 2018)",
+                         tags=("mixes_labels",), mixes_labels=True),
         AugmentationSpec("cutmix", cutmix, "paste a box from another image; labels by area (Yun et al., 2019)",
-                         tags=("mixes_labels",)),
+                         tags=("mixes_labels",), mixes_labels=True),
     ]

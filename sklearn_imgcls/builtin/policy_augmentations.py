@@ -58,7 +58,7 @@ def trivialaugment() -> Augment:
 
 
 @hookimpl
-def register_augmentations() -> list[AugmentationSpec]:
+def sklearn_imgcls_register_augmentations() -> list[AugmentationSpec]:
     """Register ``randaugment`` and ``trivialaugment``."""
     return [
         AugmentationSpec("randaugment", randaugment, "torchvision RandAugment, per image (slow; 1 or 3 channels)"),

@@ -1,7 +1,8 @@
 """Built-in training-set samplers (plugin): class-balanced over/undersampling, SMOTE.
 
-A sampler is either called once per epoch with the encoded training labels
-and returns, in random order, the indices that epoch visits; or it is an
+A sampler either declares ``stage="epoch"`` and is called once per epoch
+with the encoded training labels, returning in random order the indices that
+epoch visits; or it declares ``stage="training_split"`` and is an
 imbalanced-learn style object with ``fit_resample(X, y)``, applied once to
 the flattened in-memory training images before training (``smote``).
 """
@@ -62,10 +63,11 @@ def smote(k_neighbors: int = 5):
 
 
 @hookimpl
-def register_samplers() -> list[SamplerSpec]:
+def sklearn_imgcls_register_samplers() -> list[SamplerSpec]:
     """Register ``oversample``, ``undersample`` and ``smote``."""
     return [
-        SamplerSpec("oversample", oversample, "class-balanced epochs, minority classes repeated"),
-        SamplerSpec("undersample", undersample, "class-balanced epochs, majority classes cut"),
-        SamplerSpec("smote", smote, "SMOTE in pixel space (imbalanced-learn), once before training", tags=("imbalance",)),
+        SamplerSpec("oversample", oversample, "class-balanced epochs, minority classes repeated", stage="epoch"),
+        SamplerSpec("undersample", undersample, "class-balanced epochs, majority classes cut", stage="epoch"),
+        SamplerSpec("smote", smote, "SMOTE in pixel space (imbalanced-learn), once before training", tags=("imbalance",),
+                    stage="training_split"),
     ]

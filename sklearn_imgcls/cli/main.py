@@ -147,7 +147,12 @@ def _plugins() -> int:
     for kind in KINDS:
         print({"loss": "losses"}.get(kind, kind + "s") + ":")
         for name, spec in registry.specs(kind).items():
-            print(f"  {name:<22} {spec.description}  [{spec.plugin} from {packages.get(spec.plugin, '?')}]")
+            weights = getattr(spec, "weights", ())
+            shown = f"  weights: {', '.join(w.name for w in weights)}" if weights else ""
+            print(f"  {name:<22} {spec.description}  [{spec.plugin} from {packages.get(spec.plugin, '?')}]{shown}")
+    for plugin, old, new in registry.deprecated_hook_users():
+        print(f"note: plugin {plugin!r} implements the deprecated hook {old}(); it still works, "
+              f"but its author should rename it to {new}()")
     return 0
 
 

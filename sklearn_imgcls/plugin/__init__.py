@@ -24,6 +24,7 @@ _LAZY = {
     "BackboneSpec": "specs",
     "ComponentSpec": "specs",
     "LossSpec": "specs",
+    "PretrainedWeights": "specs",
     "SamplerSpec": "specs",
     "get_registry": "registry",
 }

@@ -15,11 +15,13 @@ __all__ = [
     "build_loss",
     "build_sampler",
     "describe_backbones",
+    "describe_weights",
     "list_augmentations",
     "list_backbones",
     "list_losses",
     "list_plugins",
     "list_samplers",
+    "weights_source",
 ]
 
 
@@ -42,6 +44,19 @@ def list_backbones(tag: str | None = None, pretrained: bool | None = None) -> li
     ]
 
 
+def weights_source(weights: Any) -> str:
+    """Where a :class:`~sklearn_imgcls.plugin.specs.PretrainedWeights` is loaded from, for listings.
+
+    The ``source`` of the loaders in :mod:`sklearn_imgcls.plugin.sources` (a
+    URL or a file); for any other callable, its qualified name.
+    """
+    load = weights.load
+    source = getattr(load, "source", None)
+    if isinstance(source, str):
+        return source
+    return getattr(load, "__qualname__", None) or type(load).__name__
+
+
 def describe_backbones(pretrained: bool | None = None):
     """A table of the installed backbones.
 
@@ -53,24 +68,74 @@ def describe_backbones(pretrained: bool | None = None):
     Returns
     -------
     pandas.DataFrame
-        Columns ``name``, ``description``, ``weights`` (names, comma-separated),
-        ``input_size`` of the weights, ``tags`` and ``plugin``.
+        One row per backbone: ``name``, ``description``, ``weights`` (the
+        names ``weights=`` accepts, comma-separated, the default first),
+        ``input_size`` (of the default weights, or the spec's), ``mean`` and
+        ``std`` (of the default weights), ``weights_source`` (where the
+        default weights are loaded from: a URL, a file), ``tags``,
+        ``plugin`` (the plugin that registers it) and ``package`` (the
+        distribution that installed the plugin).
     """
     import pandas as pd
 
-    rows = [
-        {
+    registry = get_registry()
+    packages = dict(registry.plugins())
+    rows = []
+    for spec in registry.specs("backbone").values():
+        if pretrained is not None and bool(spec.weights) != pretrained:
+            continue
+        default = spec.default_weights()
+        names = [default.name] + [w.name for w in spec.weights if w is not default] if default is not None else []
+        rows.append({
             "name": spec.name,
             "description": spec.description,
-            "weights": ", ".join(spec.weights),
-            "input_size": spec.input_size,
+            "weights": ", ".join(names),
+            "input_size": tuple(spec.input_size or default.input_size) if spec.input_size or default else None,
+            "mean": tuple(default.mean) if default is not None else None,
+            "std": tuple(default.std) if default is not None else None,
+            "weights_source": weights_source(default) if default is not None else "",
             "tags": ", ".join(spec.tags),
             "plugin": spec.plugin,
-        }
-        for spec in get_registry().specs("backbone").values()
-        if pretrained is None or bool(spec.weights) == pretrained
-    ]
-    return pd.DataFrame(rows, columns=["name", "description", "weights", "input_size", "tags", "plugin"])
+            "package": packages.get(spec.plugin, ""),
+        })
+    return pd.DataFrame(rows, columns=["name", "description", "weights", "input_size", "mean", "std",
+                                       "weights_source", "tags", "plugin", "package"])
+
+
+def describe_weights(backbone: str | None = None):
+    """A table of the pretrained weights the installed backbones declare.
+
+    Parameters
+    ----------
+    backbone : str or None
+        Only this backbone's weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per weights: ``backbone``, ``weights`` (the name for
+        ``weights=``), ``default``, ``num_classes``, ``input_size``, ``mean``,
+        ``std``, ``source`` (URL or file), ``cached`` (True when the file is
+        on disk, False when it is not or the loader cannot tell) and
+        ``description``.
+    """
+    import pandas as pd
+
+    registry = get_registry()
+    specs = [registry.get("backbone", backbone)] if backbone is not None else registry.specs("backbone").values()
+    rows = []
+    for spec in specs:
+        default = spec.default_weights()
+        for weights in spec.weights:
+            available = getattr(weights.load, "available", None)
+            rows.append({
+                "backbone": spec.name, "weights": weights.name, "default": weights is default,
+                "num_classes": weights.num_classes, "input_size": tuple(weights.input_size),
+                "mean": tuple(weights.mean), "std": tuple(weights.std), "source": weights_source(weights),
+                "cached": bool(available()) if callable(available) else False, "description": weights.description,
+            })
+    return pd.DataFrame(rows, columns=["backbone", "weights", "default", "num_classes", "input_size", "mean", "std",
+                                       "source", "cached", "description"])
 
 
 def list_losses(tag: str | None = None) -> list[str]:

@@ -6,12 +6,21 @@ Nothing here runs at import time. :func:`make_plugin_manager` builds a fresh
 Set the environment variable ``SKLEARN_IMGCLS_BLOCK_PLUGINS`` to a
 comma-separated list of plugin names (see ``sklearn-imgcls plugins`` or
 :func:`sklearn_imgcls.list_plugins`) to keep those plugins from loading.
+
+A plugin implementing a deprecated hook name (``register_losses``, ...) is
+registered and works, with a :class:`DeprecationWarning` that names the
+plugin, the old hook and the new one, attributed to the plugin's function
+(file and line). Python shows it under pytest, ``python -X dev`` and
+``-W default``; :meth:`Registry.deprecated_hook_users
+<sklearn_imgcls.plugin.registry.Registry.deprecated_hook_users>` lists them
+for tools.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from importlib.metadata import entry_points
 from typing import Iterable
 
@@ -39,6 +48,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PluginError",
     "blocked_plugin_names",
+    "hook_names",
     "make_plugin_manager",
     "register_validated",
 ]
@@ -67,28 +77,60 @@ def _validate(pm: pluggy.PluginManager, name: str) -> None:
         pm.unregister(name=name)
         raise PluginError(
             f"plugin {name!r} implements a hook that sklearn-imgcls does not define: "
-            f"{exc}. Known hooks: {', '.join(_hook_names())}."
+            f"{exc}. Known hooks: {', '.join(hook_names())} (deprecated, still accepted: "
+            f"{', '.join(sorted(hookspecs.DEPRECATED_HOOKS.values()))}). Until the plugin is fixed, "
+            f"skip it with SKLEARN_IMGCLS_BLOCK_PLUGINS={name}."
         ) from exc
+    plugin = pm.get_plugin(name)
+    for kind, old in hookspecs.DEPRECATED_HOOKS.items():
+        new = hookspecs.HOOKS[kind]
+        if all(any(impl.plugin is plugin for impl in getattr(pm.hook, hook).get_hookimpls()) for hook in (old, new)):
+            pm.unregister(name=name)
+            raise PluginError(
+                f"plugin {name!r} implements both {new} and its deprecated name {old}, so its "
+                f"components would be registered twice; remove {old}. Until the plugin is fixed, skip it "
+                f"with SKLEARN_IMGCLS_BLOCK_PLUGINS={name}."
+            )
 
 
-def _hook_names() -> list[str]:
-    return sorted(n for n in dir(hookspecs) if n.startswith("register_"))
+def hook_names() -> list[str]:
+    """Return the current (project-prefixed) hook names, sorted."""
+    return sorted(hookspecs.HOOKS.values())
+
+
+def _deprecation_messages(pm: pluggy.PluginManager) -> dict[int, str]:
+    """``id(warning instance) -> deprecated hook name`` for the hookspecs' ``warn_on_impl`` warnings."""
+    return {id(getattr(pm.hook, old).spec.warn_on_impl): old for old in hookspecs.DEPRECATED_HOOKS.values()}
 
 
 def register_validated(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     """Register ``plugin`` under ``name`` and check that it implements only hooks we define.
 
+    Deprecated hook names are accepted; pluggy's ``warn_on_impl`` warning is
+    re-issued with the plugin's name and the old hook's name added (same
+    category, file and line: the plugin's function).
+
     Raises
     ------
     PluginError
-        When pluggy rejects the plugin or it implements an unknown hook (the
+        When pluggy rejects the plugin, it implements an unknown hook, or it
+        implements a hook under both its new and its deprecated name (the
         plugin is unregistered again); the message names the plugin.
     """
-    try:
-        pm.register(plugin, name=name)
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {name!r} is not a valid sklearn-imgcls plugin: {exc}") from exc
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name!r} is not a valid sklearn-imgcls plugin: {exc}") from exc
     _validate(pm, name)
+    deprecated = _deprecation_messages(pm)
+    for record in caught:
+        message = record.message
+        if id(message) in deprecated:
+            message = type(message)(f"plugin {name!r} implements the deprecated hook {deprecated[id(message)]}: "
+                                    f"{message}")
+        warnings.warn_explicit(message, record.category, record.filename, record.lineno, source=record.source)
 
 
 def make_plugin_manager(

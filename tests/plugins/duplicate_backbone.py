@@ -5,5 +5,5 @@ from sklearn_imgcls.plugin import BackboneSpec, hookimpl
 
 
 @hookimpl
-def register_backbones():
+def sklearn_imgcls_register_backbones():
     return [BackboneSpec("simple_cnn", SimpleCNN, "an impostor")]

@@ -6,5 +6,5 @@ from sklearn_imgcls.plugin import LossSpec, hookimpl
 
 
 @hookimpl
-def register_backbones():
+def sklearn_imgcls_register_backbones():
     return [LossSpec("not_a_backbone", nn.CrossEntropyLoss)]

@@ -2,6 +2,10 @@
 
 Registered through the ``sklearn_imgcls`` entry point group (see
 ``pyproject.toml``); sklearn-imgcls finds it after a plain ``pip install``.
+Written against plugin contract v2: project-prefixed hook names, and specs
+that declare what the core must know (``LossSpec(soft_targets=True,
+sample_weights=True)``: ``poly1`` trains under mixup/cutmix and with
+``fit(sample_weight=...)``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,16 @@ from torch import nn
 
 from sklearn_imgcls.plugin import AugmentationSpec, BackboneSpec, LossSpec, hookimpl
 
-__all__ = ["LeNet5", "Poly1Loss", "invert", "register_augmentations", "register_backbones", "register_losses"]
+__version__ = "0.2.0"
+
+__all__ = [
+    "LeNet5",
+    "Poly1Loss",
+    "invert",
+    "sklearn_imgcls_register_augmentations",
+    "sklearn_imgcls_register_backbones",
+    "sklearn_imgcls_register_losses",
+]
 
 
 class LeNet5(nn.Module):
@@ -47,28 +60,42 @@ class LeNet5(nn.Module):
 
 
 class Poly1Loss(nn.Module):
-    """Poly-1 loss: cross-entropy plus ``epsilon * (1 - p_true)``.
+    """Poly-1 loss (Leng et al., 2022): cross-entropy plus ``epsilon * (1 - p_t)``.
+
+    Targets are class indices ``(N,)`` or class probabilities ``(N, C)``
+    (what mixup and cutmix produce); with probabilities ``q``, cross-entropy
+    is ``-sum(q * log p)`` and ``p_t = sum(q * p)``, as in the paper's
+    label-smoothed variant. Indices and their one-hot rows give equal losses.
 
     Parameters
     ----------
     class_weight : torch.Tensor or None
-        Per-class weights applied to each sample's loss.
+        Per-class weights; a sample's weight is ``q @ class_weight`` and the
+        mean is weighted (like PyTorch's weighted cross-entropy).
     epsilon : float
         Weight of the first polynomial term (1.0 in the paper's default).
+    reduction : {"mean", "none"}
+        ``"none"`` returns one (class-weighted) loss per sample; sklearn-imgcls
+        sets it for ``fit(sample_weight=...)``.
     """
 
-    def __init__(self, class_weight: torch.Tensor | None = None, epsilon: float = 1.0) -> None:
+    def __init__(self, class_weight: torch.Tensor | None = None, epsilon: float = 1.0, reduction: str = "mean") -> None:
         super().__init__()
         self.epsilon = float(epsilon)
+        self.reduction = reduction
         self.register_buffer("class_weight", class_weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        ce = F.cross_entropy(logits, targets, reduction="none")
-        p_true = torch.softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
+        log_p = torch.log_softmax(logits, dim=1)
+        q = targets.to(log_p.dtype) if targets.ndim == 2 else F.one_hot(targets.long(), logits.shape[1]).to(log_p.dtype)
+        ce = -(q * log_p).sum(dim=1)
+        p_true = (q * log_p.exp()).sum(dim=1)
         loss = ce + self.epsilon * (1.0 - p_true)
-        if self.class_weight is None:
+        weights = None if self.class_weight is None else q @ self.class_weight.to(log_p.dtype)
+        if self.reduction == "none":
+            return loss if weights is None else loss * weights
+        if weights is None:
             return loss.mean()
-        weights = self.class_weight[targets]
         return (loss * weights).sum() / weights.sum()
 
 
@@ -88,18 +115,26 @@ def invert(p: float = 0.5):
 
 
 @hookimpl
-def register_backbones():
+def sklearn_imgcls_register_backbones() -> list[BackboneSpec]:
     """Register ``lenet5``."""
-    return [BackboneSpec("lenet5", LeNet5, "LeNet-5 (LeCun et al., 1998), ReLU + max-pool", tags=("scratch", "small"))]
+    return [
+        BackboneSpec(
+            "lenet5", LeNet5, "LeNet-5 (LeCun et al., 1998), ReLU + max-pool", tags=("scratch", "small"),
+            classifier="classifier.5", first_conv="features.0", target_layer="features.4",
+        )
+    ]
 
 
 @hookimpl
-def register_losses():
-    """Register ``poly1``."""
-    return [LossSpec("poly1", Poly1Loss, "Poly-1: cross-entropy + epsilon * (1 - p_true)")]
+def sklearn_imgcls_register_losses() -> list[LossSpec]:
+    """Register ``poly1`` (soft targets and per-sample weights supported)."""
+    return [
+        LossSpec("poly1", Poly1Loss, "Poly-1: cross-entropy + epsilon * (1 - p_true)", soft_targets=True,
+                 sample_weights=True)
+    ]
 
 
 @hookimpl
-def register_augmentations():
-    """Register ``invert``."""
+def sklearn_imgcls_register_augmentations() -> list[AugmentationSpec]:
+    """Register ``invert`` (per image: ``mixes_labels`` stays False)."""
     return [AugmentationSpec("invert", invert, "flip intensities with probability p")]
