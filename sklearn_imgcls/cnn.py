@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from ._core.layers import first_conv_channels
 from ._core.params import check_dict
 from ._core.recipe import registry_recipe
 from .classifier import ImageClassifier
@@ -257,11 +258,16 @@ class CNNClassifier(ImageClassifier):
 
     def _build_backbone(self, image_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
         channels, height, width = image_shape
-        return get_registry().build(
-            "backbone",
-            self._param("backbone"),
-            channels,
-            n_classes,
-            (height, width),
-            **(self._param("backbone_params") or {}),
-        )
+        name = self._param("backbone")
+        module = get_registry().build("backbone", name, channels, n_classes, (height, width),
+                                      **(self._param("backbone_params") or {}))
+        spec = get_registry().get("backbone", name)
+        if spec.first_conv is not None:  # a builder that ignores in_channels would fail later in torch's words
+            built_for = first_conv_channels(module, spec)
+            if built_for is not None and built_for != channels:
+                raise ValueError(
+                    f"Backbone {name!r} (plugin {spec.plugin!r}) was asked for {channels}-channel images but its "
+                    f"first_conv takes {built_for} channels: its build() ignores in_channels. Fix the plugin, or "
+                    f"pass images with {built_for} channels."
+                )
+        return module

@@ -276,6 +276,7 @@ def load(path: str | os.PathLike, device: str = "cpu"):
     if name not in _ALLOWED:
         raise ValueError(f"{path!r} names estimator {name!r}, which load() does not create "
                          f"(it creates {', '.join(_ALLOWED)}).")
+    _check_backbone_installed(path, metadata)
     try:
         missing = [key for key in _FIELDS if key not in metadata and key != "checksum"]
         extra = sorted(set(metadata) - set(_FIELDS))
@@ -299,3 +300,20 @@ def load(path: str | os.PathLike, device: str = "cpu"):
     module.to(device).set_compute(estimator.precision, estimator.channels_last, estimator.compile)
     net = inference_net(module, len(classes), device, history)
     return estimator.__sklearn_imgcls_restore__(net, classes, image_shape, frozen)
+
+
+def _check_backbone_installed(path: str, metadata: dict) -> None:
+    """Refuse, with what to install, a model whose backbone no loaded plugin registers (the file is fine)."""
+    from .plugin.registry import get_registry
+
+    try:
+        backbone = read_field(metadata, "architecture").get("backbone")
+    except (FieldError, AttributeError):
+        return  # a damaged field: the checks that follow name it
+    if isinstance(backbone, str) and backbone not in get_registry().names("backbone"):
+        raise ValueError(
+            f"{path!r} holds a model with backbone {backbone!r}, which no loaded plugin registers: install or "
+            f"enable the plugin that provides it (some need configuring, see the plugin's README; "
+            f"'sklearn-imgcls plugins' lists what is loaded, SKLEARN_IMGCLS_BLOCK_PLUGINS may be hiding it), "
+            f"then load the file again."
+        )

@@ -107,7 +107,7 @@ def check_backbone_output(ctx: CheckContext) -> None:
             model.train(mode == "train")
             what = f"forward of build{(in_channels, NUM_CLASSES, size)} on a {tuple(x.shape)} batch ({mode} mode)"
             with torch.no_grad():
-                out = ctx.call(what, model, x, fix=f"{BUILD_FIX}; the network must adapt to the image size")
+                out = ctx.call(what, model, x, fix=f"{BUILD_FIX}; the network must take in_channels input channels and adapt to the image size")
             _check_logits(ctx, out, what)
 
 
@@ -234,10 +234,13 @@ def check_backbone_declared_layers(ctx: CheckContext) -> None:
         if "target_layer" in seen:
             output = seen["target_layer"][1]
             output = output[0] if isinstance(output, (tuple, list)) and output else output
+            spatial = (output.shape[2] * output.shape[3] if output.ndim == 4 else output.shape[1]) \
+                if isinstance(output, torch.Tensor) and output.ndim >= 3 else 0
             ctx.require(
-                isinstance(output, torch.Tensor) and output.ndim >= 3,
-                f"target_layer={ctx.spec.target_layer!r} outputs {getattr(output, 'shape', type(output).__name__)}; "
-                "Grad-CAM needs a feature map (N, C, H, W) or tokens (N, L, D)",
+                spatial > 1,
+                f"target_layer={ctx.spec.target_layer!r} outputs {tuple(getattr(output, 'shape', ())) or type(output).__name__}"
+                f" in {where}; Grad-CAM needs a feature map (N, C, H, W) or tokens (N, L, D) with more than one "
+                "position (a pooled 1x1 output gives every image a constant map)",
                 "declare a late convolutional block (or transformer block) before global pooling",
             )
 

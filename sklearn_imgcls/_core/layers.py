@@ -161,7 +161,8 @@ def declared_layer(spec: Any, module: nn.Module, field: str, backbone: str | Non
             names = [n for n, _ in module.named_modules() if n][:25]
             raise ValueError(
                 f"Backbone {backbone!r} declares {field}={declared!r}, but the network has no such layer; some of "
-                f"its layers: {', '.join(names)}. Fix BackboneSpec({field}=...) in the plugin that registers it."
+                f"its layers: {', '.join(names)}. Fix BackboneSpec({field}=...) in the plugin that registers it "
+                f"({getattr(spec, 'plugin', '') or 'unknown'!r})."
             )
         return found
     guessed = _guess(module, field)
