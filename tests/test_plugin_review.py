@@ -48,7 +48,7 @@ def review_plugin(fresh_registry):
 def test_the_kit_refuses_a_target_layer_with_a_single_position(review_plugin):
     from sklearn_imgcls.testing import PluginCheckError, check_backbone
 
-    with pytest.raises(PluginCheckError, match=r"target_layer='gap' outputs \(\d+, 4, 1, 1\).*more than one position"):
+    with pytest.raises(PluginCheckError, match=r"target_layer='gap' outputs torch.Size\(\[\d+, 4, 1, 1\]\).*a global pooling gives one position"):
         check_backbone("pooled_target")
 
 

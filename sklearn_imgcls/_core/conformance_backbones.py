@@ -234,13 +234,18 @@ def check_backbone_declared_layers(ctx: CheckContext) -> None:
         if "target_layer" in seen:
             output = seen["target_layer"][1]
             output = output[0] if isinstance(output, (tuple, list)) and output else output
-            spatial = (output.shape[2] * output.shape[3] if output.ndim == 4 else output.shape[1]) \
-                if isinstance(output, torch.Tensor) and output.ndim >= 3 else 0
+            # a global pooling layer outputs one position at every image size: Grad-CAM maps would be constant
+            # (a late block may legitimately be 1x1 at the kit's tiny sizes, so judge the layer, not the size)
+            target = layers["target_layer"]
+            pool_size = getattr(target, "output_size", None)
+            pooled = isinstance(target, (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d)) and \
+                ((pool_size, pool_size) if isinstance(pool_size, int) else tuple(pool_size)) == (1, 1)
             ctx.require(
-                spatial > 1,
-                f"target_layer={ctx.spec.target_layer!r} outputs {tuple(getattr(output, 'shape', ())) or type(output).__name__}"
-                f" in {where}; Grad-CAM needs a feature map (N, C, H, W) or tokens (N, L, D) with more than one "
-                "position (a pooled 1x1 output gives every image a constant map)",
+                isinstance(output, torch.Tensor) and output.ndim >= 3 and not pooled,
+                f"target_layer={ctx.spec.target_layer!r} outputs {getattr(output, 'shape', type(output).__name__)}"
+                f" in {where}; Grad-CAM needs a feature map (N, C, H, W) or tokens (N, L, D)"
+                + (", and a global pooling gives one position per image, so every map would be constant" if pooled
+                   else ""),
                 "declare a late convolutional block (or transformer block) before global pooling",
             )
 
