@@ -22,16 +22,22 @@ _LAZY = {
     "describe_weights": "sklearn_imgcls.plugin.catalog",
     "build_augmentation": "sklearn_imgcls.plugin.catalog",
     "build_backbone": "sklearn_imgcls.plugin.catalog",
+    "build_corruption": "sklearn_imgcls.plugin.catalog",
     "build_loss": "sklearn_imgcls.plugin.catalog",
     "build_sampler": "sklearn_imgcls.plugin.catalog",
     "list_augmentations": "sklearn_imgcls.plugin.catalog",
     "list_backbones": "sklearn_imgcls.plugin.catalog",
+    "list_corruptions": "sklearn_imgcls.plugin.catalog",
     "list_losses": "sklearn_imgcls.plugin.catalog",
     "list_plugins": "sklearn_imgcls.plugin.catalog",
     "list_samplers": "sklearn_imgcls.plugin.catalog",
     "get_registry": "sklearn_imgcls.plugin.registry",
     "hookimpl": "sklearn_imgcls.plugin.hookspecs",
     "load": "sklearn_imgcls.persistence",
+    "corruption_report": "sklearn_imgcls.corruption",
+    "corruption_scorer": "sklearn_imgcls.corruption",
+    "rotation_curve": "sklearn_imgcls.corruption",
+    "shift_curve": "sklearn_imgcls.corruption",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

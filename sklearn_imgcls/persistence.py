@@ -312,7 +312,8 @@ def _check_backbone_installed(path: str, metadata: dict) -> None:
         return  # a damaged field: the checks that follow name it
     if isinstance(backbone, str) and backbone not in get_registry().names("backbone"):
         raise ValueError(
-            f"{path!r} holds a model with backbone {backbone!r}, which no loaded plugin registers: install or "
+            f"{path!r} holds a model with backbone {backbone!r} (field 'architecture'), which no loaded plugin "
+            f"registers: install or "
             f"enable the plugin that provides it (some need configuring, see the plugin's README; "
             f"'sklearn-imgcls plugins' lists what is loaded, SKLEARN_IMGCLS_BLOCK_PLUGINS may be hiding it), "
             f"then load the file again."

@@ -1,4 +1,4 @@
-"""A self-contained HTML report of a fitted classifier: metrics, plots, explanations."""
+"""A self-contained HTML report of a fitted classifier: metrics, plots, explanations, and optionally robustness."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def write_report(
     title: str | None = None,
     n_examples: int = 10,
     proba: np.ndarray | None = None,
+    corruptions: Any = None,
+    severities: Any = (1, 2, 3, 4, 5),
 ) -> str:
     """Write ``index.html``, its PNG figures and ``metrics.json`` into ``out_dir``.
 
@@ -78,20 +80,31 @@ def write_report(
         Precomputed ``estimator.predict_proba(X)`` (e.g. by a caller that
         already ran :func:`~sklearn_imgcls.metrics.evaluate`); otherwise it is
         computed here, once, and shared by the metrics and every figure.
+    corruptions : "all", list of str or CorruptionReport, optional
+        Adds a "Robustness to corruptions" section (heatmap, per-corruption
+        table, mCA; also in ``metrics.json``): the corruption names to
+        measure with :func:`~sklearn_imgcls.corruption.corruption_report`, or
+        a report already computed. Off by default, so reports stay fast.
+    severities : sequence of int
+        Severities measured when ``corruptions`` names corruptions.
 
     Returns
     -------
     str
         Path of ``index.html``.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot  # noqa: F401 - the figures need it: fail before any work
 
     os.makedirs(out_dir, exist_ok=True)
     if proba is None:
         proba = estimator.predict_proba(X)
     result = evaluate(estimator, X, y, proba=proba)
+    robustness = _corruptions(estimator, X, y, corruptions, severities)
+    saved = _jsonable(result)
+    if robustness is not None:
+        saved["corruptions"] = {**_jsonable(robustness.summary()), "table": robustness.table.to_dict(orient="records")}
     with open(os.path.join(out_dir, "metrics.json"), "w") as handle:
-        json.dump(_jsonable(result), handle, indent=2, default=str)
+        json.dump(saved, handle, indent=2, default=str)
 
     figures: list[tuple[str, str, Any]] = [
         ("confusion_matrix.png", "Confusion matrix (counts)", lambda: P.plot_confusion_matrix(estimator, X, y, proba=proba)),
@@ -106,16 +119,8 @@ def write_report(
     ]
     if search is not None:
         figures.append(("search.png", "Hyperparameter search", lambda: P.plot_search(search)))
-    sections = []
-    for filename, caption, make in figures:
-        try:
-            fig = make()
-        except Exception as exc:  # one failed figure must not lose the report
-            sections.append(f'<p class="note">{html.escape(caption)}: not drawn ({html.escape(type(exc).__name__)}: {html.escape(str(exc))})</p>')
-            continue
-        fig.savefig(os.path.join(out_dir, filename), dpi=90)
-        plt.close(fig)
-        sections.append(f'<figure><img src="{filename}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+    sections = [_draw(out_dir, filename, caption, make) for filename, caption, make in figures]
+    robust_section = "" if robustness is None else _robustness_section(out_dir, robustness)
 
     summary = "".join(
         f"<tr><th>{label}{' (k=' + str(result['k']) + ')' if key == 'top_k_accuracy' else ''}</th><td>{result[key]:.4f}</td></tr>"
@@ -133,9 +138,50 @@ def write_report(
 <h2>Per class</h2>{per_class}
 <h2>Figures</h2>
 {''.join(sections)}
+{robust_section}
 </body></html>
 """
     path = os.path.join(out_dir, "index.html")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(page)
     return path
+
+
+def _draw(out_dir: str, filename: str, caption: str, make: Any) -> str:
+    """Save the figure ``make()`` draws as ``filename``; its HTML, or a note saying why it was not drawn."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig = make()
+    except Exception as exc:  # one failed figure must not lose the report
+        return f'<p class="note">{html.escape(caption)}: not drawn ({html.escape(type(exc).__name__)}: {html.escape(str(exc))})</p>'
+    fig.savefig(os.path.join(out_dir, filename), dpi=90)
+    plt.close(fig)
+    return f'<figure><img src="{filename}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def _corruptions(estimator: Any, X: Any, y: Any, corruptions: Any, severities: Any) -> Any:
+    """The corruption report to show: None (no section), the one given, or one measured now."""
+    from .corruption import CorruptionReport, corruption_report
+
+    if corruptions is None or isinstance(corruptions, CorruptionReport):
+        return corruptions
+    return corruption_report(estimator, X, y, corruptions, severities)
+
+
+def _robustness_section(out_dir: str, report: Any) -> str:
+    """The HTML of the robustness section: summary numbers, the heatmap, the per-corruption table."""
+    from .plot_robustness import plot_corruption_heatmap
+
+    figure = _draw(out_dir, "corruption_heatmap.png", "Accuracy per corruption and severity",
+                   lambda: plot_corruption_heatmap(report))
+    rows = [("Clean accuracy", report.clean_accuracy), ("Mean corruption accuracy (mCA)", report.mean_corruption_accuracy)]
+    if report.mce is not None:
+        rows += [("mCE vs baseline", report.mce), ("Relative mCE vs baseline", report.relative_mce)]
+    summary = "".join(f"<tr><th>{label}</th><td>{value:.4f}</td></tr>" for label, value in rows)
+    matrix = report.accuracy_matrix()
+    matrix.columns = [f"severity {s}" for s in matrix.columns]
+    table = report.per_corruption().join(matrix).to_html(float_format=lambda v: f"{v:.3f}")
+    return (f"<h2>Robustness to corruptions</h2><p>Accuracy on corrupted copies of the {report.n_images} evaluation "
+            f"images (seed {report.random_state}); change is the mean accuracy over severities minus the clean "
+            f"accuracy.</p><table>{summary}</table>{figure}{table}")

@@ -1,5 +1,10 @@
 """Adversarial robustness: FGSM and PGD attacks, robustness curves, an sklearn scorer.
 
+Robustness to everyday corruptions (noise, blur, occlusion, shift, rotation)
+lives in :mod:`sklearn_imgcls.corruption` and is re-exported here:
+:func:`corruption_report`, :func:`shift_curve`, :func:`rotation_curve`,
+:func:`corruption_scorer`.
+
 Attacks work on any fitted estimator of this package, through its network's
 gradients, and return adversarial images in the caller's own layout, dtype
 and value range:
@@ -27,9 +32,21 @@ from sklearn.utils.validation import check_is_fitted
 from ._core.attacks import perturb, perturb_kl, pixel_bounds
 from ._core.introspection import final_estimator
 from ._core.network import float32_compute, module_device, to_float_images
+from .corruption import (
+    CorruptionReport,
+    CorruptionScorer,
+    corruption_report,
+    corruption_scorer,
+    rotation_curve,
+    shift_curve,
+)
 
 __all__ = [
+    "CorruptionReport",
+    "CorruptionScorer",
     "adversarial_accuracy",
+    "corruption_report",
+    "corruption_scorer",
     "perturb_kl",
     "fgsm",
     "make_adversarial_scorer",
@@ -37,6 +54,8 @@ __all__ = [
     "pgd",
     "pixel_bounds",
     "robustness_curve",
+    "rotation_curve",
+    "shift_curve",
 ]
 
 

@@ -17,7 +17,9 @@ One test per check with pytest::
         check(spec)
 
 or iterate :func:`plugin_checks` yourself. Per kind: :func:`check_backbone`,
-:func:`check_loss`, :func:`check_augmentation`, :func:`check_sampler`.
+:func:`check_loss`, :func:`check_augmentation`, :func:`check_sampler`,
+:func:`check_corruption` (with :func:`sample_images`, the digits batch the
+corruption checks measure on).
 PLUGINS.md at the repository root is the plugin author's guide.
 """
 
@@ -36,6 +38,10 @@ from ._core.conformance_components import (
     check_augmentation_declares_mixing, check_augmentation_seeded, check_loss_class_priors,
     check_loss_integer_targets, check_loss_pickles, check_loss_sample_weights, check_loss_soft_targets,
     check_sampler_epoch, check_sampler_seeded, check_sampler_training_split, check_spec_fields,
+)
+from ._core.conformance_corruptions import (
+    CORRUPTION_CHECKS, check_corruption_batch, check_corruption_fields, check_corruption_monotone,
+    check_corruption_seeded, check_corruption_severity_range, sample_images,
 )
 from ._core.conformance_plugins import SPEC_CLASSES, PluginUnderTest, check_plugin_hooks, collect_plugin, kind_of
 from .plugin.specs import ComponentSpec
@@ -57,6 +63,12 @@ __all__ = [
     "check_backbone_pickles",
     "check_backbone_seeded",
     "check_backbone_weights",
+    "check_corruption",
+    "check_corruption_batch",
+    "check_corruption_fields",
+    "check_corruption_monotone",
+    "check_corruption_seeded",
+    "check_corruption_severity_range",
     "check_id",
     "check_loss",
     "check_loss_class_priors",
@@ -74,6 +86,7 @@ __all__ = [
     "collect_plugin",
     "parametrize_with_checks",
     "plugin_checks",
+    "sample_images",
 ]
 
 #: component kind -> the checks run on each of its specs (after the spec-field check)
@@ -82,7 +95,11 @@ CHECKS = {
     "loss": LOSS_CHECKS,
     "augmentation": AUGMENTATION_CHECKS,
     "sampler": SAMPLER_CHECKS,
+    "corruption": CORRUPTION_CHECKS,
 }
+#: the spec-field check of each kind: check_spec_fields, except for corruptions, whose
+#: check_corruption_fields also checks family and max_severity
+FIELD_CHECKS = {kind: (() if kind == "corruption" else SPEC_CHECKS) for kind in CHECKS}
 
 
 def _bind(check: Callable, options: dict) -> Callable:
@@ -103,7 +120,8 @@ def _selected(spec: ComponentSpec, select: Any) -> bool:
 
 
 def _spec_checks(spec: ComponentSpec, options: dict) -> Iterator[tuple[ComponentSpec, Callable]]:
-    for check in SPEC_CHECKS + CHECKS[kind_of(spec)]:
+    kind = kind_of(spec)
+    for check in FIELD_CHECKS[kind] + CHECKS[kind]:
         if check.applies(spec):
             yield spec, _bind(check, options)
 
@@ -132,6 +150,14 @@ def plugin_checks(
         ``check(spec)`` returns None or raises :class:`PluginCheckError`.
     """
     target = collect_plugin(plugin)
+    if select is not None and not callable(select):
+        if isinstance(select, str):
+            raise TypeError(f"select must be a collection of component names, got the string {select!r}; "
+                            f"write select=[{select!r}].")
+        unknown = sorted(set(select) - {spec.name for spec in target.specs})
+        if unknown:  # a typo would otherwise check nothing and pass
+            raise ValueError(f"select names {unknown}, which plugin {target.plugin!r} does not register; it registers "
+                             f"{', '.join(sorted(spec.name for spec in target.specs)) or 'nothing'}.")
     yield target, _bind(check_plugin_hooks, options)
     for spec in target.specs:
         if _selected(spec, select):
@@ -270,3 +296,18 @@ def check_sampler(spec: Any, **options: Any) -> list[str]:
     checks run, raises :class:`PluginCheckError`.
     """
     return _checkkind_of("sampler", spec, options)
+
+
+def check_corruption(spec: Any, **options: Any) -> list[str]:
+    """Run the corruption checks on one :class:`~sklearn_imgcls.plugin.specs.CorruptionSpec` (or registered name).
+
+    The spec's fields (``family``, ``max_severity``); 1-, 3- and 4-channel
+    float batches keep shape and dtype and stay in ``[0, 1]`` at every
+    severity, severity 0 changes nothing, the input is not modified in
+    place; the same generator seed gives the same batch (and a random
+    corruption draws per image); severities outside ``0..max_severity`` or
+    not integers raise ``ValueError``; the mean absolute change from the
+    clean images strictly increases with severity on :func:`sample_images`.
+    Returns the checks run, raises :class:`PluginCheckError`.
+    """
+    return _checkkind_of("corruption", spec, options)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from skorch.dataset import Dataset
 from sklearn.model_selection import KFold, cross_val_score
 
+from sklearn_imgcls.plugin.hookspecs import PluginDeprecationWarning
 from sklearn_imgcls import CNNClassifier, build_augmentation, list_augmentations
 from sklearn_imgcls.presets import AUGMENT_PRESETS as PRESETS
 from sklearn_imgcls._core.iterators import BatchIterator, augment_batch
@@ -160,7 +161,7 @@ def test_mixup_trains_with_every_builtin_loss(digits_small):
 @pytest.fixture
 def counting_plugin():
     registry = get_registry()
-    with pytest.warns(DeprecationWarning):  # tiny_linear is written against the deprecated 0.1 hooks
+    with pytest.warns(PluginDeprecationWarning):  # tiny_linear is written against the deprecated 0.1 hooks
         name = registry.register_plugin(tiny_linear, name="tiny_linear_augment_test")
     tiny_linear.CALLS.update(augment=0, images=0)
     yield

@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
+from sklearn_imgcls.plugin.hookspecs import PluginDeprecationWarning
 from sklearn_imgcls import CNNClassifier
 from sklearn_imgcls.plugin.registry import get_registry
 from tests.plugins import tiny_linear
@@ -144,7 +145,7 @@ def test_class_weight_reaches_the_loss(digits_small):
 @pytest.fixture
 def counting_plugin():
     registry = get_registry()
-    with pytest.warns(DeprecationWarning):  # tiny_linear is written against the deprecated 0.1 hooks
+    with pytest.warns(PluginDeprecationWarning):  # tiny_linear is written against the deprecated 0.1 hooks
         name = registry.register_plugin(tiny_linear, name="tiny_linear_test")
     tiny_linear.CALLS["augment"] = 0
     yield

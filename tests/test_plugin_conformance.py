@@ -16,15 +16,19 @@ import pytest
 import torch
 from torch import nn
 
-from sklearn_imgcls.plugin import AugmentationSpec, BackboneSpec, LossSpec, PretrainedWeights, SamplerSpec, hookimpl
+from sklearn_imgcls.plugin import (
+    AugmentationSpec, BackboneSpec, CorruptionSpec, LossSpec, PretrainedWeights, SamplerSpec, hookimpl,
+)
 from sklearn_imgcls.plugin.discovery import DEFAULT_PLUGINS
+from sklearn_imgcls.plugin.hookspecs import PluginDeprecationWarning
 from sklearn_imgcls.testing import (
     PluginCheckError, PluginCheckWarning, check_augmentation, check_augmentation_batch,
     check_augmentation_declares_mixing, check_augmentation_seeded, check_backbone, check_backbone_backward,
     check_backbone_declared_layers, check_backbone_native, check_backbone_output, check_backbone_pickles,
     check_backbone_seeded, check_backbone_weights, check_id, check_loss, check_loss_class_priors,
     check_loss_integer_targets, check_loss_pickles, check_loss_sample_weights, check_loss_soft_targets, check_plugin,
-    check_plugin_hooks, check_sampler, check_sampler_epoch, check_sampler_seeded, check_sampler_training_split,
+    check_corruption, check_corruption_batch, check_corruption_fields, check_corruption_monotone,
+    check_corruption_seeded, check_corruption_severity_range, check_plugin_hooks, check_sampler, check_sampler_epoch, check_sampler_seeded, check_sampler_training_split,
     check_spec_fields, collect_plugin, parametrize_with_checks, plugin_checks,
 )
 
@@ -81,8 +85,9 @@ def test_every_shipped_plugin_and_kind_is_covered():
     ids = {p.id for p in _shipped()}
     for plugin in DEFAULT_PLUGINS + ("example", "TimmBackbones", "timm"):
         assert any(i.startswith(f"{plugin}:") or i.startswith(f"{plugin}-") for i in ids), plugin
-    for kind in ("backbone", "loss", "augmentation", "sampler"):
+    for kind in ("backbone", "loss", "augmentation", "sampler", "corruption"):
         assert any(f":{kind}:" in i for i in ids), kind
+    assert sum("check_corruption_monotone" in i for i in ids) >= 15  # every built-in corruption
     assert sum("check_backbone_output" in i for i in ids) >= len(TIMM_TEST_MODELS) + 13
 
 
@@ -414,6 +419,81 @@ def _smote():
     return SMOTE()
 
 
+# -- corruptions ------------------------------------------------------------------------------------
+
+def corruption(apply, **fields) -> CorruptionSpec:
+    return CorruptionSpec("toy_corruption", lambda: apply, "a toy corruption", plugin="toys",
+                          **{"family": "noise", **fields})
+
+
+def _severity(severity):
+    if isinstance(severity, bool) or not isinstance(severity, int) or not 0 <= severity <= 5:
+        raise ValueError(f"severity must be an integer from 0 to 5, got {severity!r}")
+    return severity
+
+
+def noisy(images, severity, generator):
+    """A well-behaved corruption: uniform noise growing with the severity, drawn per pixel from the generator."""
+    noise = torch.rand(images.shape, generator=generator) - 0.5
+    return (images + 0.1 * _severity(severity) * noise).clamp(0, 1)
+
+
+def test_a_well_behaved_toy_corruption_passes_every_check():
+    assert len(check_corruption(corruption(noisy))) == 5
+    assert len(check_corruption("gaussian_noise")) == 5  # a registered name resolves through the registry
+    with pytest.raises(TypeError, match="check_corruption takes a CorruptionSpec"):
+        check_corruption(backbone())
+
+
+def test_check_corruption_fields_catches_a_missing_family_and_a_bad_max_severity():
+    fails(check_corruption_fields, corruption(noisy, family=""), "family=''", "declare family='noise'")
+    fails(check_corruption_fields, corruption(noisy, max_severity=0), "max_severity=0", "positive int")
+
+
+def test_check_corruption_batch_catches_shapes_ranges_in_place_edits_and_severity_0():
+    fails(check_corruption_batch, corruption(lambda x, s, g: x[..., 1:, :]), "came back as (4, 1, 7, 8)",
+          "keep the batch's shape and dtype")
+    fails(check_corruption_batch, corruption(lambda x, s, g: x * 2 + s), "values leave [0, 1]", "clamp the result")
+    fails(check_corruption_batch, corruption(lambda x, s, g: x.mul_(1 - s / 10)), "changed its input in place")
+    fails(check_corruption_batch, corruption(lambda x, s, g: (x + 0.1).clamp(0, 1)), "severity 0 changed the images",
+          "return the images unchanged")
+
+    def rgb_only(x, s, g):
+        assert x.shape[1] in (1, 3), "only 1 or 3 channels"
+        return noisy(x, s, g)
+
+    fails(check_corruption_batch, corruption(rgb_only), "(4, 4, 8, 8) batch, severity=0", "raised AssertionError",
+          "work on any number of channels")
+
+
+def test_check_corruption_seeded_catches_the_global_random_state_and_one_draw_per_batch():
+    fails(check_corruption_seeded, corruption(lambda x, s, g: (x + 0.1 * s * torch.rand(x.shape)).clamp(0, 1)),
+          "the same generator seed gave different batches", "generator=generator")
+
+    def one_draw(x, s, g):
+        return (x + 0.1 * s * torch.rand((1, *x.shape[1:]), generator=g)).clamp(0, 1)
+
+    fails(check_corruption_seeded, corruption(one_draw), "one random draw serves the whole batch", "per image")
+    check_corruption_seeded(corruption(lambda x, s, g: x * (1 - _severity(s) / 10)))  # deterministic is fine
+
+
+def test_check_corruption_severity_range_catches_unchecked_severities():
+    fails(check_corruption_severity_range, corruption(lambda x, s, g: (x * (1 - min(s, 5) / 10))),
+          "severity=-1 was accepted; the declared range is 0..5", "raise ValueError")
+
+    def key_error(x, s, g):
+        return {0: x, 1: x * 0.9, 2: x * 0.8, 3: x * 0.7, 4: x * 0.6, 5: x * 0.5}[s]
+
+    fails(check_corruption_severity_range, corruption(key_error), "severity=-1 raised KeyError, not a ValueError")
+
+
+def test_check_corruption_monotone_catches_severities_that_do_not_grow():
+    flat = corruption(lambda x, s, g: x.clone() if _severity(s) == 0 else (x + 0.2).clamp(0, 1))
+    fails(check_corruption_monotone, flat, "is not increasing", "strictly stronger")
+    flipped = corruption(lambda x, s, g: x.clone() if _severity(s) == 0 else x * (0.5 + _severity(s) / 10))
+    fails(check_corruption_monotone, flipped, "mean absolute change by severity on 1-channel (16, 16) digits")
+
+
 # -- whole plugins -----------------------------------------------------------------------------------
 
 class ToyPlugin:
@@ -453,7 +533,7 @@ def test_deprecated_hook_names_warn_and_fail_under_strict():
     with pytest.raises(PluginCheckError, match="implements the deprecated hook register_augmentations"):
         check_plugin(OldNames(), strict=True)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", PluginDeprecationWarning)
         warnings.simplefilter("ignore", PluginCheckWarning)
         assert check_plugin(OldNames())  # collecting does not raise pluggy's warning as an error
 

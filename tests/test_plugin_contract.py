@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from sklearn_imgcls.plugin.hookspecs import PluginDeprecationWarning
 from sklearn_imgcls import CNNClassifier
 from sklearn_imgcls._core.components import resolve_sampler
 from sklearn_imgcls._core.iterators import augment_batch
@@ -36,7 +37,7 @@ def builtin_registry() -> Registry:
 
 def register_legacy(registry: Registry, name: str = "legacy") -> str:
     """Register tests/plugins/tiny_linear.py (0.1 contract); its deprecation warnings are expected here."""
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(PluginDeprecationWarning):
         return registry.register_plugin(tiny_linear, name=name)
 
 
@@ -131,7 +132,7 @@ def test_a_wrapper_returning_no_lists_is_named():
 # -- deprecated hook names -----------------------------------------------------------------
 def test_deprecated_hooks_still_register_components_and_warn_with_names():
     registry = builtin_registry()
-    with pytest.warns(DeprecationWarning) as caught:
+    with pytest.warns(PluginDeprecationWarning) as caught:
         registry.register_plugin(tiny_linear, name="legacy")
     messages = {str(w.message) for w in caught}
     for kind, old in DEPRECATED_HOOKS.items():
@@ -163,7 +164,7 @@ def test_deprecated_hooks_warn_when_discovered_through_an_entry_point(tmp_path, 
     importlib.invalidate_caches()
     others = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name != "old_style"]
     try:
-        with pytest.warns(DeprecationWarning, match="plugin 'old_style' implements the deprecated hook "
+        with pytest.warns(PluginDeprecationWarning, match="plugin 'old_style' implements the deprecated hook "
                                                     "register_samplers.*sklearn_imgcls_register_samplers"):
             registry = Registry(*make_plugin_manager(default_plugins=(), blocked=others))
     finally:

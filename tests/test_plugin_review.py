@@ -71,9 +71,19 @@ def test_loading_a_model_whose_plugin_is_gone_says_what_to_install(fresh_registr
     path = CNNClassifier("pooled_target", image_shape=(1, 8, 8), max_epochs=1, random_state=0).fit(X, y).save(
         tmp_path / "model.safetensors")
     get_registry().unregister_plugin("review_plugin")
-    with pytest.raises(ValueError, match=r"backbone 'pooled_target', which no loaded plugin registers: install or "
+    with pytest.raises(ValueError, match=r"backbone 'pooled_target' \(field 'architecture'\), which no loaded plugin registers: install or "
                                          r"enable the plugin") as caught:
         load(path)
     assert "damaged" not in str(caught.value)
     get_registry().register_plugin(Plugin(), name="review_plugin")
     assert load(path).predict(X[:3]).shape == (3,)  # the file itself was fine
+
+
+def test_the_kit_refuses_a_select_that_matches_nothing_instead_of_passing():
+    from sklearn_imgcls.testing import check_plugin
+
+    with pytest.raises(ValueError, match=r"select names \['pooled'\], which plugin .* does not register; "
+                                         r"it registers pooled_target, rgb_only, wrong_head"):
+        check_plugin(Plugin(), select=["pooled"])
+    with pytest.raises(TypeError, match=r"write select=\['pooled_target'\]"):
+        check_plugin(Plugin(), select="pooled_target")

@@ -63,7 +63,7 @@ def test_the_guide_documents_every_hook_and_spec_field():
                  "file_weights", "check_plugin", "parametrize_with_checks", "plugin_checks"]:
         assert f"`{name}" in text, name
     for cls in (specs.BackboneSpec, specs.PretrainedWeights, specs.LossSpec, specs.AugmentationSpec,
-                specs.SamplerSpec):
+                specs.SamplerSpec, specs.CorruptionSpec):
         for field in fields(cls):
             if field.name not in ("plugin", "name", "build", "description", "tags"):
                 assert f"`{field.name}`" in table_rows, (cls.__name__, field.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sklearn_imgcls.plugin.hookspecs import PluginDeprecationWarning
 import sklearn_imgcls
 from sklearn_imgcls.plugin import hookspecs
 from sklearn_imgcls.plugin.discovery import DEFAULT_PLUGINS, PluginError, make_plugin_manager
@@ -95,7 +96,7 @@ def test_block_env_var_removes_named_plugins(monkeypatch, fresh_registry):
 
 def test_runtime_plugin_registration_and_removal():
     registry = builtin_registry()
-    with pytest.warns(DeprecationWarning) as caught:  # written for 0.1: still works, with a warning per old hook
+    with pytest.warns(PluginDeprecationWarning) as caught:  # written for 0.1: still works, with a warning per old hook
         registry.register_plugin(tiny_linear, name="tiny")
     assert any("plugin 'tiny' implements the deprecated hook register_backbones" in str(w.message) for w in caught)
     assert "tiny_linear" in registry.names("backbone", tag="test")

@@ -9,7 +9,7 @@ through :class:`~sklearn_imgcls.plugin.registry.ComponentChain`), and a
 that cannot work are refused here, by name, before anything is trained.
 
 Plugins on the deprecated hooks (written for sklearn-imgcls 0.1, before these
-declarations existed; they get a ``DeprecationWarning`` when registered) fall
+declarations existed; they get a ``PluginDeprecationWarning`` when registered) fall
 back to what 0.1 did, for the deprecation period:
 
 - class priors are passed when the loss builder has a ``class_priors`` parameter;

@@ -63,7 +63,7 @@ class PluginCheckError(AssertionError):
         if self.check:
             head = f"{head}: {self.check} {verb}" if head else f"{self.check} {verb}"
         text = f"{head}: {self.problem}" if head else self.problem
-        return f"{text}. Fix: {self.fix}" if self.fix else text
+        return f"{text.rstrip('.')}. Fix: {self.fix}" if self.fix else text
 
 
 class PluginCheckWarning(UserWarning):
@@ -136,7 +136,7 @@ class CheckContext:
 
 #: spec class name -> component kind, for the messages of checks that serve every kind
 KIND_OF_SPEC = {"BackboneSpec": "backbone", "LossSpec": "loss", "AugmentationSpec": "augmentation",
-                "SamplerSpec": "sampler"}
+                "SamplerSpec": "sampler", "CorruptionSpec": "corruption"}
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -318,8 +318,14 @@ def check_backbone_weights(ctx: CheckContext) -> None:
     if not ctx.options.check_weights:
         return
     for weights in spec.weights:
-        state = ctx.call(f"weights {weights.name!r}: load()", weights.load,
-                         fix="load() must return a state dict, or raise OSError naming the file it expects")
+        try:
+            state = weights.load()
+        except OSError as exc:  # what the contract asks of a missing file: the file is absent here, not the loader wrong
+            raise ctx.error(f"weights {weights.name!r} are not on this machine ({describe_exception(exc)})",
+                            "provide the file the message names, or run the kit without check_weights=True") from exc
+        except Exception as exc:  # foreign code: any other exception is the finding
+            raise ctx.error(f"weights {weights.name!r}: load() raised {describe_exception(exc)}",
+                            "load() must return a state dict, or raise OSError naming the file it expects") from exc
         ctx.require(isinstance(state, dict), f"weights {weights.name!r}: load() returned {type(state).__name__}",
                     "return the state dict (a mapping of parameter names to tensors)")
         model = ctx.call(f"build_native({weights.num_classes})", spec.build_native, weights.num_classes)

@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import Any
 
-from ..plugin.specs import AugmentationSpec, BackboneSpec, ComponentSpec, LossSpec, SamplerSpec
+from ..plugin.specs import AugmentationSpec, BackboneSpec, ComponentSpec, CorruptionSpec, LossSpec, SamplerSpec
 from .conformance import PluginCheckError, conformance_check
 
 __all__ = ["SPEC_CLASSES", "PluginUnderTest", "check_plugin_hooks", "collect_plugin", "kind_of"]
 
 #: component kind -> the spec class its hook returns
-SPEC_CLASSES = {"backbone": BackboneSpec, "loss": LossSpec, "augmentation": AugmentationSpec, "sampler": SamplerSpec}
+SPEC_CLASSES = {"backbone": BackboneSpec, "loss": LossSpec, "augmentation": AugmentationSpec, "sampler": SamplerSpec,
+                "corruption": CorruptionSpec}
+
 
 @dataclass(frozen=True)
 class PluginUnderTest:
@@ -114,7 +116,7 @@ def collect_plugin(plugin: Any) -> PluginUnderTest:
     pm.add_hookspecs(hookspecs)
     try:
         with warnings.catch_warnings():  # deprecated hook names are reported by check_plugin_hooks
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", hookspecs.PluginDeprecationWarning)
             register_validated(pm, obj, name)
     except PluginError as exc:
         raise _collect_error(name, str(exc), "implement only the hooks in sklearn_imgcls.plugin.hookspecs, "
@@ -123,7 +125,9 @@ def collect_plugin(plugin: Any) -> PluginUnderTest:
     implemented: list[str] = []
     for kind, spec_cls in SPEC_CLASSES.items():
         seen: set[str] = set()
-        for hook_name in (hookspecs.HOOKS[kind], hookspecs.DEPRECATED_HOOKS[kind]):
+        for hook_name in (hookspecs.HOOKS[kind], hookspecs.DEPRECATED_HOOKS.get(kind)):
+            if hook_name is None:
+                continue
             hook = getattr(pm.hook, hook_name)
             if not hook.get_hookimpls():
                 continue
@@ -165,5 +169,5 @@ def check_plugin_hooks(ctx) -> None:
 
 
 def kind_of(spec: ComponentSpec) -> str:
-    """The component kind of a spec (``"backbone"``, ``"loss"``, ``"augmentation"``, ``"sampler"``)."""
+    """The component kind of a spec (``"backbone"``, ``"loss"``, ``"augmentation"``, ``"sampler"``, ``"corruption"``)."""
     return next(kind for kind, cls in SPEC_CLASSES.items() if isinstance(spec, cls))

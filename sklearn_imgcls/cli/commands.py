@@ -49,10 +49,14 @@ def predict_command(model: str, images: Sequence[str], proba: bool = False, out=
 
 
 def evaluate_command(model: str, data: str, report: str | None = None, allow_pickle: bool = False,
-                     skip_invalid: bool = False) -> int:
+                     skip_invalid: bool = False, corruptions: str | Sequence[str] | None = None,
+                     severities: Sequence[int] = (1, 2, 3, 4, 5)) -> int:
     """Print the main metrics of ``model`` on ``data``; with ``report`` write the HTML report too.
 
-    Unreadable image files stop the command, all named at once; ``skip_invalid`` leaves them out.
+    With ``corruptions`` (``"all"`` or names) also print the accuracy per
+    corruption and severity and the mean corruption accuracy, and add the
+    robustness section to the report. Unreadable image files stop the
+    command, all named at once; ``skip_invalid`` leaves them out.
     """
     from ..metrics import evaluate
 
@@ -63,10 +67,18 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
     for name in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"):
         print(f"{name:>18}: {metrics[name]:.4f}")
     print(metrics["per_class"].round(3).to_string())
+    robustness = None
+    if corruptions is not None:
+        from ..corruption import corruption_report
+
+        names = "all" if corruptions == "all" or list(corruptions) == ["all"] else list(corruptions)
+        robustness = corruption_report(estimator, X, y, names, severities)
+        print("accuracy under corruption:")
+        print(robustness.to_string())
     if report:
         from ..report import write_report
 
-        index = write_report(estimator, X, y, report, proba=proba)
+        index = write_report(estimator, X, y, report, proba=proba, corruptions=robustness)
         print(f"report written to {index}")
     return 0
 

@@ -39,6 +39,7 @@ examples:
   sklearn-imgcls train photos/ --backbone bn_cnn --param max_epochs=20 --param augment='"light"' --out model.safetensors
   sklearn-imgcls predict model.safetensors new/*.png --proba --skip-invalid > predictions.csv
   sklearn-imgcls evaluate model.safetensors test_photos/ --report report/ --threads 4
+  sklearn-imgcls evaluate model.safetensors test_photos/ --corruptions gaussian_noise,rotate --severities 1,3,5
   sklearn-imgcls tune photos/ --grid grid.json --cv 3 --n-jobs 2 --backend dask --out best.safetensors
   sklearn-imgcls export model.safetensors --onnx model.onnx
   sklearn-imgcls compare digits --budget 120
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     O.add_model(evaluate)
     O.add_data(evaluate)
     O.add_report(evaluate, "the HTML report")
+    O.add_corruptions(evaluate)
     _add_run_options(evaluate)
     tune = sub.add_parser("tune", help="grid search with cross-validation (loky or Dask)")
     O.add_data(tune)
@@ -144,12 +146,14 @@ def _plugins() -> int:
 
     registry = get_registry()
     packages = dict(registry.plugins())
+    specs = {kind: registry.specs(kind) for kind in KINDS}  # a broken plugin fails here, before any output
+    width = max((len(name) for found in specs.values() for name in found), default=0) + 1
     for kind in KINDS:
         print({"loss": "losses"}.get(kind, kind + "s") + ":")
-        for name, spec in registry.specs(kind).items():
+        for name, spec in specs[kind].items():
             weights = getattr(spec, "weights", ())
             shown = f"  weights: {', '.join(w.name for w in weights)}" if weights else ""
-            print(f"  {name:<22} {spec.description}  [{spec.plugin} from {packages.get(spec.plugin, '?')}]{shown}")
+            print(f"  {name:<{width}} {spec.description}  [{spec.plugin} from {packages.get(spec.plugin, '?')}]{shown}")
     for plugin, old, new in registry.deprecated_hook_users():
         print(f"note: plugin {plugin!r} implements the deprecated hook {old}(); it still works, "
               f"but its author should rename it to {new}()")
@@ -206,7 +210,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                                         skip_invalid=args.skip_invalid)
     if args.command == "evaluate":
         return commands.evaluate_command(args.model, args.data, args.report, allow_pickle=args.allow_pickle,
-                                         skip_invalid=args.skip_invalid)
+                                         skip_invalid=args.skip_invalid, corruptions=args.corruptions,
+                                         severities=args.severities)
     return commands.tune_command(args.data, args.grid, args.estimator, args.param, args.cv, args.n_jobs,
                                  args.backend, args.scheduler, args.out, args.seed, threads=args.threads,
                                  allow_pickle=args.allow_pickle)

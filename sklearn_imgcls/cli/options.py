@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["DATA_HELP", "ESTIMATORS", "MODEL_HELP", "add_allow_pickle", "add_cv", "add_data", "add_estimator",
-           "add_model", "add_params", "add_quiet", "add_report", "add_seed", "add_skip_invalid", "add_threads",
-           "estimator_class", "positive_int"]
+__all__ = ["DATA_HELP", "ESTIMATORS", "MODEL_HELP", "add_allow_pickle", "add_corruptions", "add_cv", "add_data",
+           "add_estimator", "add_model", "add_params", "add_quiet", "add_report", "add_seed", "add_skip_invalid",
+           "add_threads", "estimator_class", "name_list", "positive_int", "severity_list"]
 
 
 def _cnn() -> type:
@@ -64,6 +64,23 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
     return value
+
+
+def name_list(text: str) -> list[str]:
+    """argparse ``type``: comma-separated names, e.g. ``gaussian_noise,jpeg`` (an argparse error when empty)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def severity_list(text: str) -> tuple[int, ...]:
+    """argparse ``type``: comma-separated whole numbers, e.g. ``1,3,5``."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers such as 1,3,5, got {text!r}") from None
+    return values
 
 
 def add_data(parser: argparse.ArgumentParser) -> None:
@@ -128,3 +145,13 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 def add_report(parser: argparse.ArgumentParser, what: str) -> None:
     """``--report FOLDER``: where to write ``what``."""
     parser.add_argument("--report", default=None, metavar="FOLDER", help=f"folder to write {what} into")
+
+
+def add_corruptions(parser: argparse.ArgumentParser) -> None:
+    """``--corruptions [NAMES]`` and ``--severities``: measure accuracy under image corruptions."""
+    parser.add_argument("--corruptions", nargs="?", const="all", default=None, type=name_list, metavar="NAMES",
+                        help="also measure accuracy under image corruptions and print the table: every installed "
+                             "one, or the comma-separated NAMES (see `sklearn-imgcls plugins`); adds a section "
+                             "to --report")
+    parser.add_argument("--severities", type=severity_list, default=(1, 2, 3, 4, 5), metavar="S,S,...",
+                        help="corruption severities to measure with --corruptions (default: 1,2,3,4,5)")

@@ -23,10 +23,13 @@ _LAZY = {
     "AugmentationSpec": "specs",
     "BackboneSpec": "specs",
     "ComponentSpec": "specs",
+    "CorruptionSpec": "specs",
     "LossSpec": "specs",
     "PretrainedWeights": "specs",
     "SamplerSpec": "specs",
     "get_registry": "registry",
+    "check_severity": "severity",
+    "graded_corruption": "severity",
 }
 
 __all__ = sorted(_LAZY)

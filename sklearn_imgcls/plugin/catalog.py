@@ -12,12 +12,14 @@ from .registry import get_registry
 __all__ = [
     "build_augmentation",
     "build_backbone",
+    "build_corruption",
     "build_loss",
     "build_sampler",
     "describe_backbones",
     "describe_weights",
     "list_augmentations",
     "list_backbones",
+    "list_corruptions",
     "list_losses",
     "list_plugins",
     "list_samplers",
@@ -153,6 +155,12 @@ def list_samplers(tag: str | None = None) -> list[str]:
     return get_registry().names("sampler", tag=tag)
 
 
+def list_corruptions(tag: str | None = None, family: str | None = None) -> list[str]:
+    """Names of the installed image corruptions, optionally only those tagged ``tag`` or of ``family``."""
+    specs = get_registry().specs("corruption")
+    return [name for name in get_registry().names("corruption", tag=tag) if family is None or specs[name].family == family]
+
+
 def list_plugins() -> list[tuple[str, str]]:
     """``(plugin name, providing package)`` for every loaded plugin."""
     return get_registry().plugins()
@@ -184,3 +192,8 @@ def build_augmentation(name: str, **params: Any):
 def build_sampler(name: str, **params: Any):
     """Build the sampler ``name``; returns ``sample(y, generator)``."""
     return get_registry().build("sampler", name, **params)
+
+
+def build_corruption(name: str, **params: Any):
+    """Build the corruption ``name``; returns ``corrupt(images, severity, generator)``."""
+    return get_registry().build("corruption", name, **params)

@@ -8,7 +8,7 @@ comma-separated list of plugin names (see ``sklearn-imgcls plugins`` or
 :func:`sklearn_imgcls.list_plugins`) to keep those plugins from loading.
 
 A plugin implementing a deprecated hook name (``register_losses``, ...) is
-registered and works, with a :class:`DeprecationWarning` that names the
+registered and works, with a :class:`~sklearn_imgcls.plugin.hookspecs.PluginDeprecationWarning` that names the
 plugin, the old hook and the new one, attributed to the plugin's function
 (file and line). Python shows it under pytest, ``python -X dev`` and
 ``-W default``; :meth:`Registry.deprecated_hook_users
@@ -40,6 +40,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sklearn_imgcls.builtin.mixing",
     "sklearn_imgcls.builtin.policy_augmentations",
     "sklearn_imgcls.builtin.samplers",
+    "sklearn_imgcls.builtin.corruptions",
+    "sklearn_imgcls.builtin.corruptions_spatial",
 )
 
 __all__ = [

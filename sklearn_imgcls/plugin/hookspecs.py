@@ -11,7 +11,9 @@ gave it) and collects the lists. Built-in components are plugins too (see
 Hook names carry the project prefix (``sklearn_imgcls_register_backbones``),
 as pytest's do. The unprefixed names of the first release
 (``register_backbones``, ...) still work for a deprecation period: a plugin
-that implements them gets a :class:`DeprecationWarning` naming the new hook.
+that implements them gets a :class:`PluginDeprecationWarning` naming the new
+hook (a ``FutureWarning``, so Python shows it by default, in scripts and
+notebooks too, unlike a ``DeprecationWarning``).
 
 Third-party packages announce plugins through the ``sklearn_imgcls`` entry
 point group::
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .specs import AugmentationSpec, BackboneSpec, LossSpec, SamplerSpec
+from .specs import AugmentationSpec, BackboneSpec, CorruptionSpec, LossSpec, SamplerSpec
 
 PROJECT_NAME = "sklearn_imgcls"
 
@@ -37,6 +39,7 @@ HOOKS = {
     "loss": "sklearn_imgcls_register_losses",
     "augmentation": "sklearn_imgcls_register_augmentations",
     "sampler": "sklearn_imgcls_register_samplers",
+    "corruption": "sklearn_imgcls_register_corruptions",
 }
 DEPRECATED_HOOKS = {
     "backbone": "register_backbones",
@@ -47,6 +50,7 @@ DEPRECATED_HOOKS = {
 
 __all__ = [
     "DEPRECATED_HOOKS",
+    "PluginDeprecationWarning",
     "HOOKS",
     "PROJECT_NAME",
     "hookimpl",
@@ -57,6 +61,7 @@ __all__ = [
     "register_samplers",
     "sklearn_imgcls_register_augmentations",
     "sklearn_imgcls_register_backbones",
+    "sklearn_imgcls_register_corruptions",
     "sklearn_imgcls_register_losses",
     "sklearn_imgcls_register_samplers",
 ]
@@ -113,8 +118,25 @@ def sklearn_imgcls_register_samplers() -> list[SamplerSpec]:
     """
 
 
-def _deprecated(new: str) -> DeprecationWarning:
-    return DeprecationWarning(
+@hookspec
+def sklearn_imgcls_register_corruptions() -> list[CorruptionSpec]:
+    """Return the image corruptions (noise, blur, occlusion, ...) this plugin provides.
+
+    Returns
+    -------
+    list of CorruptionSpec
+        ``spec.build(**params)`` must return ``corrupt(images, severity,
+        generator)`` keeping shape, dtype and the ``[0, 1]`` range; see
+        :func:`sklearn_imgcls.robustness.corruption_report`.
+    """
+
+
+class PluginDeprecationWarning(FutureWarning):
+    """A plugin uses a hook name that will be removed; the message names the plugin and the new name."""
+
+
+def _deprecated(new: str) -> PluginDeprecationWarning:
+    return PluginDeprecationWarning(
         f"this hook name is deprecated since sklearn-imgcls 0.2 and will be removed in 0.4: rename the "
         f"function to {new} (same return value)"
     )

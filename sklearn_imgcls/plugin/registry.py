@@ -32,7 +32,7 @@ import pluggy
 
 from .discovery import make_plugin_manager, register_validated
 from .hookspecs import DEPRECATED_HOOKS, HOOKS
-from .specs import AugmentationSpec, BackboneSpec, ComponentSpec, LossSpec, SamplerSpec
+from .specs import AugmentationSpec, BackboneSpec, ComponentSpec, CorruptionSpec, LossSpec, SamplerSpec
 
 __all__ = [
     "DuplicateComponentError",
@@ -49,6 +49,7 @@ KINDS: dict[str, tuple[str, type[ComponentSpec]]] = {
     "loss": (HOOKS["loss"], LossSpec),
     "augmentation": (HOOKS["augmentation"], AugmentationSpec),
     "sampler": (HOOKS["sampler"], SamplerSpec),
+    "corruption": (HOOKS["corruption"], CorruptionSpec),
 }
 
 
@@ -134,7 +135,9 @@ class Registry:
         _, spec_cls = KINDS[kind]
         found: dict[str, ComponentSpec] = {}
         legacy: set[str] = set()
-        for hook_name in (HOOKS[kind], DEPRECATED_HOOKS[kind]):
+        for hook_name in (HOOKS[kind], DEPRECATED_HOOKS.get(kind)):
+            if hook_name is None:  # a kind added after the first release has no deprecated name
+                continue
             for plugin_name, specs in self._call_per_plugin(hook_name):
                 for spec in specs:
                     if not isinstance(spec, spec_cls):
@@ -150,7 +153,7 @@ class Registry:
                             f"SKLEARN_IMGCLS_BLOCK_PLUGINS={plugin_name}."
                         )
                     found[spec.name] = replace(spec, plugin=plugin_name)
-                    if hook_name == DEPRECATED_HOOKS[kind]:
+                    if hook_name == DEPRECATED_HOOKS.get(kind):
                         legacy.add(spec.name)
         self._legacy[kind] = legacy
         return dict(sorted(found.items()))

@@ -15,6 +15,7 @@ __all__ = [
     "AugmentationSpec",
     "BackboneSpec",
     "ComponentSpec",
+    "CorruptionSpec",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "LossSpec",
@@ -219,3 +220,27 @@ class SamplerSpec(ComponentSpec):
     """
 
     stage: str = "epoch"
+
+
+@dataclass(frozen=True)
+class CorruptionSpec(ComponentSpec):
+    """An everyday corruption of images at graded severities, for robustness reports.
+
+    ``build(**params)`` returns ``corrupt(images, severity, generator)``: it
+    takes a float batch ``(N, C, H, W)`` with values in ``[0, 1]`` (any number
+    of channels), an integer ``severity`` from 0 to ``max_severity`` and a
+    :class:`torch.Generator` (its only source of randomness), and returns a
+    batch of the same shape and dtype with values in ``[0, 1]``. Severity 0
+    returns the images unchanged; a higher severity changes them more.
+
+    Parameters
+    ----------
+    family : str
+        ``"noise"``, ``"blur"``, ``"digital"``, ``"occlusion"``, ``"geometry"``
+        or another word a report groups by.
+    max_severity : int
+        The strongest severity (5, as in ImageNet-C and MNIST-C).
+    """
+
+    family: str = "other"
+    max_severity: int = 5
