@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._core.attacks import pixel_bounds
 from ._core.data import as_image_data
@@ -43,16 +43,26 @@ class EvaluationImages:
                                    f"its robustness to corruptions.")
         self.estimator = estimator
         array = X.to_numpy() if hasattr(X, "to_numpy") and getattr(X, "ndim", 1) == 2 else X
-        data = as_image_data(array, fitted_shape=final.image_shape_, estimator_name=type(final).__name__)
+        if final is estimator:
+            data = as_image_data(array, fitted_shape=final.image_shape_, estimator_name=type(final).__name__)
+        else:  # a pipeline: its first steps may change the images (resize, crop), so read X as given
+            try:
+                data = as_image_data(array, fitted_shape=final.image_shape_, estimator_name=type(final).__name__)
+            except ValueError:
+                data = as_image_data(array)
         if data.in_memory:
             images = data.tensor
             self.layout = np.asarray(array)
         else:  # files (or lazily decoded images): decode once, predict on the decoded (N, C, H, W) array
             images = torch.cat(list(data.batches(DEFAULT_BATCH_SIZE)))
             self.layout = images.numpy()
-        self.y = np.asarray(y)
+        self.y = column_or_1d(y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y), warn=False)
         if len(self.y) != len(images):
             raise ValueError(f"X has {len(images)} images but y has {len(self.y)} labels.")
+        unknown = set(np.unique(self.y).tolist()) - set(np.asarray(final.classes_).tolist())
+        if unknown:  # e.g. string labels against a model trained on integers: every prediction would count as wrong
+            raise ValueError(f"y has labels the estimator never saw in fit: {sorted(map(repr, unknown))[:10]}; it "
+                             f"predicts {np.asarray(final.classes_).tolist()[:10]}. Pass y with the labels used in fit.")
         self.uint8 = images.dtype == torch.uint8
         self.images = images
         self.bounds = (0.0, 1.0) if self.uint8 else pixel_bounds(images.float())

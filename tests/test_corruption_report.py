@@ -242,8 +242,9 @@ def test_cli_evaluate_prints_the_table_and_adds_the_section(corruptions, model, 
     assert main(["evaluate", model_file, data, "--corruptions"]) == 0  # every installed corruption
     assert "test_identity" in capsys.readouterr().out
     assert main(["evaluate", model_file, data, "--corruptions", "fog"]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "Unknown corruption 'fog'" in err and "test_noise" in err and err.count("\n") == 1
+    assert "accuracy" not in out  # refused before the metrics are computed and printed
     assert main(["evaluate", model_file, data, "--corruptions", "test_noise", "--severities", "9"]) == 2
     assert "out of range" in capsys.readouterr().err
 
@@ -296,3 +297,33 @@ def test_the_readme_example_runs(fresh_registry, capsys):
     exec(compile(code, "README.md", "exec"), namespace)
     assert "(mCA)" in capsys.readouterr().out
     assert np.all(namespace["scores"]["test_mCA"] <= 1) and len(namespace["report"].table) == 1 + 15 * 3
+
+
+def test_column_y_and_foreign_labels_are_handled_not_broadcast(model, digits_small):
+    from sklearn_imgcls.corruption import corruption_report
+
+    clf, (X, y) = model, digits_small
+    flat = corruption_report(clf, X, y, ["gaussian_noise"], (1,))
+    column = corruption_report(clf, X, y.reshape(-1, 1), ["gaussian_noise"], (1,))
+    assert column.table.equals(flat.table)  # a column vector once gave accuracies above 1
+    assert 0.0 <= column.table["accuracy"].min() and column.table["accuracy"].max() <= 1.0
+    with pytest.raises(ValueError, match="y has labels the estimator never saw in fit"):
+        corruption_report(clf, X, y.astype(str), ["gaussian_noise"], (1,))
+
+
+def test_a_pipeline_that_resizes_first_is_measured_on_its_own_input(digits_small):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_imgcls import CNNClassifier
+    from sklearn_imgcls.corruption import corruption_report
+
+    X, y = digits_small
+
+    def upscale(rows):
+        return np.repeat(np.repeat(np.asarray(rows).reshape(-1, 8, 8), 2, axis=1), 2, axis=2).reshape(len(rows), -1)
+
+    pipe = make_pipeline(FunctionTransformer(upscale), CNNClassifier(image_shape=(1, 16, 16), preset="fast",
+                                                                      max_epochs=1, random_state=0)).fit(X, y)
+    report = corruption_report(pipe, X, y, ["gaussian_noise"], (1,))
+    assert report.clean_accuracy == pytest.approx(pipe.score(X, y))

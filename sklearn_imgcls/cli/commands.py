@@ -60,6 +60,12 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
     """
     from ..metrics import evaluate
 
+    names = None
+    if corruptions is not None:  # check names and severities before any work, not after the metrics
+        from ..robustness_corruptions import check_severities, resolve_corruptions
+
+        names = "all" if corruptions == "all" or list(corruptions) == ["all"] else list(corruptions)
+        check_severities(severities, resolve_corruptions(names))
     estimator = load_model(model, allow_pickle)
     X, y, _ = load_data(data, skip_invalid)
     proba = estimator.predict_proba(X)
@@ -71,7 +77,6 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
     if corruptions is not None:
         from ..corruption import corruption_report
 
-        names = "all" if corruptions == "all" or list(corruptions) == ["all"] else list(corruptions)
         robustness = corruption_report(estimator, X, y, names, severities)
         print("accuracy under corruption:")
         print(robustness.to_string())
