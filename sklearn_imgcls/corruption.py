@@ -224,14 +224,22 @@ def _curve(estimator: Any, X: Any, y: Any, name: str, parameter: str, amounts: I
     registry = get_registry()
     registry.get("corruption", name)  # an unknown name says which ones are installed
     seed, batch_size = check_random_state(random_state), check_batch_size(batch_size)
+    amounts = list(amounts)
+    bad = [a for a in amounts if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating))
+           or not np.isfinite(a) or a < 0]
+    if bad:  # checked before any image is predicted
+        raise ValueError(f"{parameter} must be non-negative numbers (magnitudes: each image's direction is drawn at "
+                         f"random, seeded), got {bad[:5]}; for a fixed direction use build_corruption({name!r}, "
+                         f"{parameter}=..., direction=...) with corruption_report.")
+    corrupts = {a: registry.build("corruption", name, **{parameter: a}) for a in amounts if a != 0}
     data = EvaluationImages(estimator, X, y)
     rows = []
     for amount in amounts:
         if amount == 0:  # no shift / rotation at all: the clean images
             accuracy = data.clean_accuracy()
         else:
-            corrupt = registry.build("corruption", name, **{parameter: amount})
-            accuracy = data.accuracy(corrupt, 1, corruption_generator(seed, f"{name}:{amount}", 1), batch_size)
+            generator = corruption_generator(seed, f"{name}:{amount}", 1)
+            accuracy = data.accuracy(corrupts[amount], 1, generator, batch_size)
         rows.append({parameter: amount, "accuracy": accuracy})
     if not rows:
         raise ValueError(f"{parameter} is empty: give the amounts to measure, e.g. {parameter}=range(0, 9).")

@@ -147,13 +147,21 @@ def resolve_corruptions(corruptions: Any) -> list[tuple[str, Any]]:
         names = [corruptions]
     elif isinstance(corruptions, Iterable) and not isinstance(corruptions, (bytes, dict)):
         names = list(corruptions)
-        if not names or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"corruptions must be 'all', a corruption name or a non-empty list of names, "
-                            f"got {corruptions!r}.")
+        if not names:
+            raise ValueError("corruptions is empty: pass 'all', a corruption name or a non-empty list of names.")
+        if not all(isinstance(n, str) for n in names):
+            raise TypeError(f"corruptions must be 'all', a corruption name or a list of names, got {corruptions!r}.")
     else:
         raise TypeError(f"corruptions must be 'all', a corruption name or a list of names, got {corruptions!r}.")
     if len(set(names)) != len(names):
         raise ValueError(f"corruptions names a corruption twice: {names}.")
+    specs = registry.specs("corruption")
+    families = sorted({spec.family for spec in specs.values()})
+    for name in names:
+        if name not in specs and name in families:  # "noise" is a family, not a corruption
+            raise ValueError(f"{name!r} is a family of corruptions, not one: pass its members, "
+                             f"sklearn_imgcls.list_corruptions(family={name!r}) = "
+                             f"{[n for n, spec in specs.items() if spec.family == name]}.")
     return [(name, registry.get("corruption", name)) for name in names]
 
 
@@ -165,8 +173,10 @@ def check_severities(severities: Any, specs: Sequence[tuple[str, Any]]) -> tuple
         values = tuple(severities)
     except TypeError:
         raise TypeError(f"severities must be a list of whole numbers, e.g. (1, 2, 3, 4, 5), got {severities!r}.") from None
-    if not values or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in values):
-        raise TypeError(f"severities must be a non-empty list of whole numbers, e.g. (1, 2, 3, 4, 5), got {severities!r}.")
+    if not values:
+        raise ValueError("severities is empty: pass the severities to measure, e.g. (1, 2, 3, 4, 5).")
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in values):
+        raise TypeError(f"severities must be whole numbers, e.g. (1, 2, 3, 4, 5), got {severities!r}.")
     if len(set(values)) != len(values):
         raise ValueError(f"severities lists a severity twice: {values}.")
     for name, spec in specs:

@@ -275,8 +275,12 @@ def test_user_mistakes_are_named(corruptions, model, digits_small, monkeypatch):
         corruption_report(CNNClassifier(), X, y, NAMES)
     with pytest.raises(ValueError, match="400 images but y has 3"):
         corruption_report(model, X, y[:3], NAMES)
-    with pytest.raises(TypeError, match="list of names"):
+    with pytest.raises(ValueError, match="corruptions is empty"):  # a ValueError, as the docstring says
         corruption_report(model, X, y, [])
+    with pytest.raises(ValueError, match="severities is empty"):
+        corruption_report(model, X, y, NAMES, severities=[])
+    with pytest.raises(TypeError, match="list of names"):
+        corruption_report(model, X, y, [3])
     with pytest.raises(TypeError, match="baseline must be"):
         corruption_report(model, X, y, NAMES, baseline="resnet18")
     with pytest.raises(ValueError, match="empty"):
@@ -327,3 +331,31 @@ def test_a_pipeline_that_resizes_first_is_measured_on_its_own_input(digits_small
                                                                       max_epochs=1, random_state=0)).fit(X, y)
     report = corruption_report(pipe, X, y, ["gaussian_noise"], (1,))
     assert report.clean_accuracy == pytest.approx(pipe.score(X, y))
+
+
+def test_curve_amounts_are_checked_before_any_work(model, digits_small):
+    from sklearn_imgcls.corruption import rotation_curve, shift_curve
+
+    X, y = digits_small
+    with pytest.raises(ValueError, match=r"degrees must be non-negative numbers .* got \[-45\]"):
+        rotation_curve(model, X, y, degrees=[0, 30, -45])
+    with pytest.raises(ValueError, match=r"pixels must be non-negative numbers"):
+        shift_curve(model, X, y, pixels=["2"])
+
+
+def test_a_family_name_is_pointed_to_its_members(model, digits_small):
+    from sklearn_imgcls.corruption import corruption_report
+
+    X, y = digits_small
+    with pytest.raises(ValueError, match=r"'noise' is a family of corruptions, not one: .*family='noise'\) = "
+                                         r"\['gaussian_noise', 'impulse_noise', 'shot_noise'\]"):
+        corruption_report(model, X, y, "noise")
+
+
+def test_a_batch_without_its_channel_axis_is_told_to_add_it():
+    import torch
+
+    from sklearn_imgcls import build_corruption
+
+    with pytest.raises(TypeError, match=r"add the channel axis: images.unsqueeze\(1\)"):
+        build_corruption("gaussian_noise")(torch.rand(2, 8, 8), 3, torch.Generator().manual_seed(0))

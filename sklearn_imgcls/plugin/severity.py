@@ -79,11 +79,12 @@ def graded_corruption(
     def corrupt(images: torch.Tensor, severity: int, generator: torch.Generator) -> torch.Tensor:
         level = check_severity(name, severity, max_severity)
         if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim != 4:
-            raise TypeError(
-                f"corruption {name!r} takes a float (N, C, H, W) tensor with values in [0, 1], got "
-                f"{type(images).__name__} {getattr(images, 'dtype', '')} {tuple(getattr(images, 'shape', ()))}; "
-                "convert uint8 images with images.float() / 255."
-            )
+            got = f"{type(images).__name__} {getattr(images, 'dtype', '')} {tuple(getattr(images, 'shape', ()))}"
+            fix = ("add the channel axis: images.unsqueeze(1) for (N, H, W) grayscale"
+                   if isinstance(images, torch.Tensor) and images.is_floating_point()
+                   else "convert uint8 images with images.float() / 255")
+            raise TypeError(f"corruption {name!r} takes a float (N, C, H, W) tensor with values in [0, 1], got "
+                            f"{got}; {fix}.")
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"corruption {name!r} draws its randomness from a torch.Generator, got "
                             f"{type(generator).__name__}; pass torch.Generator().manual_seed(0).")
