@@ -234,3 +234,28 @@ def test_random_crop_padding_as_a_fraction_of_the_side():
     assert torch.equal(shift(tiny, generator), tiny)  # 7 % of 2 pixels rounds to no shift
     with pytest.raises(ValueError, match="fraction in \\(0, 1\\)"):
         build_augmentation("random_crop", padding=1.5)
+
+
+def test_prediction_follows_the_current_precision_parameter(digits_small):
+    from sklearn_imgcls import CNNClassifier
+
+    X, y = digits_small
+    clf = CNNClassifier(image_shape=(1, 8, 8), preset="fast", max_epochs=1, precision="fp32", random_state=0).fit(X, y)
+    exact = clf.predict_proba(X)
+    low = clf.set_params(precision="bf16").predict_proba(X)
+    assert not np.allclose(exact, low, atol=1e-6, rtol=0)  # bfloat16 arithmetic is used once asked for
+    assert np.abs(exact - low).max() < 0.05
+    np.testing.assert_array_equal(clf.set_params(precision="fp32").predict_proba(X), exact)  # and undone
+    with pytest.raises(ValueError, match="precision"):
+        clf.set_params(precision="fp8").predict_proba(X)
+
+
+def test_the_epoch_table_has_colour_codes_only_on_a_terminal(digits_small, capsys):
+    from sklearn_imgcls import CNNClassifier
+
+    X, y = digits_small
+    CNNClassifier(image_shape=(1, 8, 8), preset="fast", max_epochs=2, verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out  # captured: not a terminal
+    assert "epoch" in out and "train_loss" in out and "\x1b[" not in out
+    CNNClassifier(image_shape=(1, 8, 8), preset="fast", max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    assert capsys.readouterr().out == ""  # and quiet stays quiet

@@ -288,6 +288,8 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         """
         data = self._images(X)
         views = P.check_tta(getattr(self, "tta", None))
+        # prediction follows the current ``precision`` (set_params(precision="fp32") on a fitted model takes effect)
+        self.net_.module_.precision = P.check_choice("precision", self._param("precision"), PRECISIONS)
         batch_size = self._predict_batch_size(module_device(self.net_.module_))  # validates batch_size
         workers = resolve_workers(self._param("num_workers"))
         with torch_threads(getattr(self, "num_threads", None)):

@@ -9,6 +9,8 @@ initialised net that predicts and can train further.
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,23 @@ __all__ = ["inference_net", "training_net"]
 
 def silent(*args: Any, **kwargs: Any) -> None:
     """A print sink that prints nothing (module level, so nets pickle)."""
+
+
+#: terminal colour codes (skorch colours the epoch table's columns)
+_COLOUR_CODES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def print_plain(text: str) -> None:
+    """Print skorch's epoch table without colour codes (for output that is not a terminal: logs, pipes)."""
+    print(_COLOUR_CODES.sub("", text), flush=True)
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # a closed stream
+        return False
 
 
 def _callbacks(settings: dict, user_callbacks: list, extra_callbacks: list) -> list:
@@ -114,6 +133,8 @@ def training_net(
     )
     params.update(net_params or {})
     if accelerator is None:
+        if settings["verbose"] >= 1 and not _is_terminal(sys.stdout):  # colour only on a terminal
+            params["callbacks__print_log__sink"] = print_plain  # (skorch calls a custom sink even when quiet)
         return ImageNeuralNet(**params)
     from .accelerated import accelerated_net_class
 
