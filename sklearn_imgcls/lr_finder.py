@@ -107,4 +107,5 @@ def plot_lr_find(result: LRFinderResult, ax=None):
     ax.set_ylabel("loss")
     ax.set_title("Learning-rate range test")
     ax.legend()
+    fig.tight_layout()  # keeps the axis labels inside the figure
     return fig

@@ -135,6 +135,8 @@ def plot_history(estimator: Any):
         axes[0, 1].set_ylabel("score")
         axes[0, 1].set_title("Validation scores per epoch")
         axes[0, 1].legend()
+    for ax in axes.flat:  # epochs are whole numbers
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 

@@ -277,3 +277,20 @@ def test_top_k_is_capped_below_the_number_of_classes_so_it_means_something():
         result = evaluate(Fixed().fit(None, None), np.zeros((4, 4)), np.array(["a", "b", "b", "c"]))
     assert result["k"] == 2
     assert result["top_k_accuracy"] == pytest.approx(3 / 4)  # the third image's "b" ranks third
+
+
+def test_history_has_one_accuracy_column_and_whole_epoch_ticks(digits_small):
+    from sklearn_imgcls import CNNClassifier
+    from sklearn_imgcls.plot import plot_history
+
+    X, y = digits_small
+    clf = CNNClassifier(image_shape=(1, 8, 8), preset="fast", max_epochs=3, validation_fraction=0.2,
+                        scoring=["accuracy"], random_state=0).fit(X, y)
+    keys = {key for key in clf.history_[-1] if key.startswith("valid_") and not key.endswith(("_best", "_count"))}
+    assert keys == {"valid_loss", "valid_accuracy"}  # skorch's own valid_acc no longer doubles it
+    fig = plot_history(clf)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    assert [line.get_label() for line in fig.axes[1].get_lines()] == ["valid accuracy"]

@@ -132,6 +132,8 @@ def training_net(
         **optimizer_params,
     )
     params.update(net_params or {})
+    if "accuracy" in settings["scoring"]:  # one accuracy column: the user's valid_accuracy, not also skorch's valid_acc
+        params["callbacks__valid_acc"] = None
     if accelerator is None:
         if settings["verbose"] >= 1 and not _is_terminal(sys.stdout):  # colour only on a terminal
             params["callbacks__print_log__sink"] = print_plain  # (skorch calls a custom sink even when quiet)
