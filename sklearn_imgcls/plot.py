@@ -107,6 +107,8 @@ def plot_precision_recall(estimator: Any, X: Any, y: Any, *, proba=None):
         if y_bin[:, i].max() == 0:
             continue
         PrecisionRecallDisplay.from_predictions(y_bin[:, i], proba[:, i], name=f"class {label}", ax=ax)
+    ax.set_xlabel("recall")  # not sklearn's "(Positive label: 1)": every curve is one class against the rest
+    ax.set_ylabel("precision")
     ax.set_title("Precision-recall curves (one-vs-rest)")
     ax.legend(fontsize="small", loc="lower left")
     fig.tight_layout()
@@ -225,21 +227,33 @@ def plot_search(search: Any):
     return fig
 
 
-def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int = 8, alpha: float = 0.5, proba=None):
-    """Overlay explanation maps on the first ``n`` images, titled with their predicted class.
+def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int = 8, alpha: float = 0.5, proba=None,
+             y: Any = None):
+    """Overlay explanation maps on ``n`` images, titled with their predicted class.
 
     ``maps`` are those of :func:`~sklearn_imgcls.explain.grad_cam` or
     :func:`~sklearn_imgcls.explain.occlusion_sensitivity` for ``X``; Grad-CAM
     is computed when omitted. ``proba`` (of all of ``X``) spares predicting.
+    With the true labels ``y`` the images are picked across classes, mistakes
+    beside successes (titles "true / pred"); without, the first ``n``.
     """
     plt = _pyplot()
+    from ._core.examples import diverse_examples, take_rows
+    from ._core.labels import plain
     from .explain import grad_cam
 
+    if y is not None:
+        predicted_all, _ = predictions(estimator, X, proba)
+        pick = diverse_examples(np.asarray(y), predicted_all, n)
+        X, y, proba = take_rows(X, pick), np.asarray(y)[pick], None if proba is None else np.asarray(proba)[pick]
+        maps = None if maps is None else np.asarray(maps)[pick]
     first = X[:n]  # arrays, lists and pandas Series all slice
     maps = grad_cam(estimator, first) if maps is None else np.asarray(maps)[:n]
     count = len(maps)
     images = _display_images(estimator, first, np.arange(count))
     predicted, _ = predictions(estimator, first, None if proba is None else np.asarray(proba)[: len(first)])
+    if y is not None:
+        predicted = [f"{plain(t)} / {plain(p)}" for t, p in zip(y, predicted)]
     rows, cols = _grid(count)
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.4 * rows), squeeze=False)
     for ax in axes.ravel():
@@ -247,7 +261,7 @@ def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int =
     for ax, image, cam, label in zip(axes.ravel(), images, maps, predicted):
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image[..., :3], cmap="gray", vmin=0, vmax=1)
         ax.imshow(cam, cmap="jet", alpha=alpha, vmin=0, vmax=1)
-        ax.set_title(f"pred {label}", fontsize=8)
+        ax.set_title(f"pred {label}" if y is None else f"true / pred: {label}", fontsize=8)
     fig.suptitle("Class activation maps")
     fig.tight_layout()
     return fig

@@ -115,7 +115,7 @@ def write_report(
         ("history.png", "Training history", lambda: P.plot_history(estimator)),
         ("class_distribution.png", "Class distribution", lambda: P.plot_class_distribution(y_train if y_train is not None else y, y if y_train is not None else None)),
         ("top_losses.png", "Top losses", lambda: P.plot_top_losses(estimator, X, y, n=n_examples, proba=proba)),
-        ("activation_maps.png", "Class activation maps (Grad-CAM)", lambda: P.plot_cam(estimator, X, n=n_examples, proba=proba)),
+        ("activation_maps.png", "Class activation maps (Grad-CAM)", lambda: P.plot_cam(estimator, X, n=n_examples, proba=proba, y=y)),
     ]
     if search is not None:
         figures.append(("search.png", "Hyperparameter search", lambda: P.plot_search(search)))

@@ -294,3 +294,23 @@ def test_history_has_one_accuracy_column_and_whole_epoch_ticks(digits_small):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks)
     assert [line.get_label() for line in fig.axes[1].get_lines()] == ["valid accuracy"]
+
+
+def test_activation_maps_pick_every_class_and_mistakes_beside_successes(digits_small):
+    from sklearn_imgcls import CNNClassifier
+    from sklearn_imgcls._core.examples import diverse_examples
+    from sklearn_imgcls.plot import plot_cam, plot_precision_recall
+
+    y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    y_pred = np.array([0, 1, 0, 1, 1, 2, 0, 2])
+    picked = diverse_examples(y_true, y_pred, 6).tolist()
+    assert picked == [1, 3, 6, 0, 4, 5]  # per class: the mistake first, then a success; classes take turns
+    X, y = digits_small
+    order = np.argsort(y, kind="stable")  # sorted by class: the first images are all one class
+    X, y = X[order], y[order]
+    clf = CNNClassifier(image_shape=(1, 8, 8), preset="fast", max_epochs=2, random_state=0).fit(X, y)
+    fig = plot_cam(clf, X, n=8, y=y)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 8 and len({t.split(": ")[1].split(" / ")[0] for t in titles}) == 8  # 8 true classes
+    ax = plot_precision_recall(clf, X, y).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("recall", "precision")  # no "Positive label: 1"
