@@ -16,10 +16,11 @@ from .metrics import evaluate
 __all__ = ["write_report"]
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 1em; align-items: start; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th { background: #f3f3f3; } figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
+th { background: #f3f3f3; } figure { margin: 0; }
 img { max-width: 100%; border: 1px solid #eee; } .note { color: #a33; }
 """
 
@@ -137,7 +138,7 @@ def write_report(
 <h2>Metrics</h2><table>{summary}</table>
 <h2>Per class</h2>{per_class}
 <h2>Figures</h2>
-{''.join(sections)}
+<div class="figures">{''.join(sections)}</div>
 {robust_section}
 </body></html>
 """
@@ -157,7 +158,7 @@ def _draw(out_dir: str, filename: str, caption: str, make: Any) -> str:
         return f'<p class="note">{html.escape(caption)}: not drawn ({html.escape(type(exc).__name__)}: {html.escape(str(exc))})</p>'
     fig.savefig(os.path.join(out_dir, filename), dpi=90)
     plt.close(fig)
-    return f'<figure><img src="{filename}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    return f'<figure><img src="{filename}" alt="{html.escape(caption)}"></figure>'  # the figure carries its own title
 
 
 def _corruptions(estimator: Any, X: Any, y: Any, corruptions: Any, severities: Any) -> Any:

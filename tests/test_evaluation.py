@@ -206,6 +206,8 @@ def test_report_is_self_contained(fitted, tmp_path):
     parser = _Links()
     parser.feed(page)
     assert len(parser.images) == 8 and "not drawn" not in page
+    figures = page.split('<div class="figures">', 1)[1].split("</div>", 1)[0]  # laid out as a grid for a screen
+    assert figures.count("<img ") == 8 and "<figcaption>" not in page  # each figure carries its own title
     for src in parser.images + parser.links:
         assert not src.startswith(("http", "/")), src
         assert (tmp_path / "report" / src).stat().st_size > 1000 or src.endswith(".json")
