@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (once) with torch, the package, its test tools and the example plugin.
+# Create .venv (once) with torch, the package, its test tools and the plugins; chromium for the browser test.
 # Safe to run again: it reinstalls only when pyproject.toml or the plugin changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +20,13 @@ if [ ! -f "$stamp" ]; then
   for plugin in plugins/*/; do "${PIP[@]}" "$plugin"; done
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+# A real headless browser for the HTML report's test (Debian's chromium + chromium-driver), when
+# missing and this user may install system packages; otherwise that test says what to install.
+if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+    || echo "setup_env: could not install chromium + chromium-driver; tests/test_report_browser.py will fail" >&2
 fi
