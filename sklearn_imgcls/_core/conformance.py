@@ -24,6 +24,7 @@ __all__ = [
     "PluginCheckWarning",
     "conformance_check",
     "describe_exception",
+    "require_common_fields",
     "seeded_generator",
 ]
 
@@ -192,3 +193,17 @@ def conformance_check(kind: str, applies: Callable[[Any], bool] | None = None) -
         return check
 
     return decorate
+
+
+def require_common_fields(ctx: CheckContext, name_example: str, build_fix: str, description_use: str,
+                          tags_fix: str) -> None:
+    """The fields every spec kind shares: name, build, description, tags (the examples fit the kind)."""
+    spec = ctx.spec
+    ctx.require(isinstance(spec.name, str) and spec.name and spec.name == spec.name.strip() and "," not in spec.name,
+                f"name={spec.name!r} must be a non-empty string without commas or surrounding spaces",
+                f"choose a short identifier such as {name_example!r}")
+    ctx.require(callable(spec.build), f"build={spec.build!r} is not callable", build_fix)
+    ctx.require(isinstance(spec.description, str) and spec.description.strip(), "description is empty",
+                f"give a one-line description; {description_use}")
+    ctx.require(isinstance(spec.tags, tuple) and all(isinstance(t, str) for t in spec.tags),
+                f"tags={spec.tags!r} is not a tuple of strings", tags_fix)

@@ -15,7 +15,7 @@ from typing import Any
 from ..plugin.specs import (
     SAMPLER_STAGES, AugmentationSpec, BackboneSpec, LossSpec, SamplerSpec,
 )
-from .conformance import CheckContext, conformance_check, seeded_generator
+from .conformance import CheckContext, conformance_check, require_common_fields, seeded_generator
 
 __all__ = [
     "AUGMENTATION_CHECKS",
@@ -46,14 +46,8 @@ def check_spec_fields(ctx: CheckContext) -> None:
     spec = ctx.spec
     ctx.require(isinstance(spec, (BackboneSpec, LossSpec, AugmentationSpec, SamplerSpec)), f"{spec!r} is a {type(spec).__name__}, not one of the component specs",
                 "return BackboneSpec, LossSpec, AugmentationSpec or SamplerSpec instances from the hooks")
-    ctx.require(isinstance(spec.name, str) and spec.name and spec.name == spec.name.strip() and "," not in spec.name,
-                f"name={spec.name!r} must be a non-empty string without commas or surrounding spaces",
-                "choose a short identifier such as 'my_resnet'")
-    ctx.require(callable(spec.build), f"build={spec.build!r} is not callable", "pass the factory function or class")
-    ctx.require(isinstance(spec.description, str) and spec.description.strip(), "description is empty",
-                "give a one-line description; listings and `sklearn-imgcls plugins` show it")
-    ctx.require(isinstance(spec.tags, tuple) and all(isinstance(t, str) for t in spec.tags),
-                f"tags={spec.tags!r} is not a tuple of strings", "pass tags=('small',) rather than a list or string")
+    require_common_fields(ctx, "my_resnet", "pass the factory function or class",
+                          "listings and `sklearn-imgcls plugins` show it", "pass tags=('small',) rather than a list or string")
     flags = {LossSpec: ("soft_targets", "needs_class_priors", "sample_weights"), AugmentationSpec: ("mixes_labels",)}
     for flag in flags.get(type(spec), ()):
         ctx.require(isinstance(getattr(spec, flag), bool), f"{flag}={getattr(spec, flag)!r} is not a bool",

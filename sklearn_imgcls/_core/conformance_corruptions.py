@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..plugin.specs import CorruptionSpec
-from .conformance import CheckContext, conformance_check, seeded_generator
+from .conformance import CheckContext, conformance_check, require_common_fields, seeded_generator
 
 if TYPE_CHECKING:
     import torch
@@ -96,14 +96,8 @@ def check_corruption_fields(ctx: CheckContext) -> None:
     spec = ctx.spec
     ctx.require(isinstance(spec, CorruptionSpec), f"{spec!r} is a {type(spec).__name__}, not a CorruptionSpec",
                 "return CorruptionSpec instances from sklearn_imgcls_register_corruptions")
-    ctx.require(isinstance(spec.name, str) and spec.name and spec.name == spec.name.strip() and "," not in spec.name,
-                f"name={spec.name!r} must be a non-empty string without commas or surrounding spaces",
-                "choose a short identifier such as 'sensor_noise'")
-    ctx.require(callable(spec.build), f"build={spec.build!r} is not callable", "pass the factory function")
-    ctx.require(isinstance(spec.description, str) and spec.description.strip(), "description is empty",
-                "give a one-line description; listings and reports show it")
-    ctx.require(isinstance(spec.tags, tuple) and all(isinstance(t, str) for t in spec.tags),
-                f"tags={spec.tags!r} is not a tuple of strings", "pass tags=('deterministic',), not a list")
+    require_common_fields(ctx, "sensor_noise", "pass the factory function", "listings and reports show it",
+                          "pass tags=('deterministic',), not a list")
     ctx.require(isinstance(spec.family, str) and spec.family.strip(), f"family={spec.family!r} is not a word",
                 "declare family='noise', 'blur', 'digital', 'occlusion', 'geometry' or your own word")
     ctx.require(isinstance(spec.max_severity, int) and not isinstance(spec.max_severity, bool)

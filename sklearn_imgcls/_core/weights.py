@@ -302,6 +302,3 @@ def weights_cached(arch: str, name: str = "DEFAULT") -> bool:
     available = getattr(chosen.load, "available", None)
     return bool(available()) if callable(available) else False
 
-
-#: the first release's name of :func:`weights_cached`
-torchvision_weights_cached = weights_cached
