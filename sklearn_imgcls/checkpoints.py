@@ -115,14 +115,14 @@ class TrainingCheckpoint(Checkpoint):
 
     def save_model(self, net: Any) -> None:
         """Write the epoch's set atomically, point ``latest.json`` at it and drop older sets."""
-        accelerator = getattr(net, "accelerator", None)
-        if accelerator is not None and not getattr(accelerator, "is_main_process", True):
-            return  # one writer per run: the other accelerate processes hold the same weights
         files = {}
-        for key, name in SKORCH_FILES:
+        for key, name in SKORCH_FILES:  # on every process: under Accelerate, save_params synchronises them
             buffer = _Buffer()
             net.save_params(**{key: buffer})
             files[name] = buffer.getvalue()
+        accelerator = getattr(net, "accelerator", None)
+        if accelerator is not None and not getattr(accelerator, "is_main_process", True):
+            return  # one writer per run: the other accelerate processes hold the same weights
         try:
             files["history.json"] = json.dumps(net.history.to_list(), default=_json_default).encode()
         except TypeError as exc:

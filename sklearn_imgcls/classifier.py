@@ -13,6 +13,7 @@ top level so that ``_core`` never imports the public modules.
 
 from __future__ import annotations
 
+import copy
 import html
 import os
 from typing import Any
@@ -43,12 +44,26 @@ class ImageClassifier(BaseImageClassifier):
     def save(self, path: str | os.PathLike) -> str:
         """Save the fitted model as safetensors + JSON (no pickle); see :func:`sklearn_imgcls.persistence.save`.
 
+        Trained with ``accelerator=``, the file stores ``accelerator=None`` (an
+        accelerator is this run's live object), and under several processes
+        (``accelerate launch``) only the main process writes: the others,
+        which hold the same weights, return ``path`` at once. Call it on
+        every process or on the main one only; a process that reads the file
+        afterwards waits for it with ``accelerator.wait_for_everyone()``.
+
         Returns
         -------
         str
             ``path``.
         """
-        return save(self, path)
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is None:
+            return save(self, path)
+        if not getattr(accelerator, "is_main_process", True):
+            return os.fspath(path)
+        plain = copy.copy(self)  # shares the fitted state; only this copy forgets the accelerator
+        plain.accelerator = None
+        return save(plain, path)
 
     def save_weights(self, path: str | os.PathLike) -> None:
         """Save the fitted network (weights and input normalisation) for transfer.
@@ -61,7 +76,7 @@ class ImageClassifier(BaseImageClassifier):
         save_weights(self.net_.module_, os.fspath(path))
 
     def to_onnx(self, path: str) -> str:
-        """Export the fitted network (with softmax) to ONNX; see :func:`sklearn_imgcls.onnx_export.export_onnx`.
+        """Export the fitted network (with softmax; multi-label: a sigmoid per label) to ONNX; see :func:`sklearn_imgcls.onnx_export.export_onnx`.
 
         Returns
         -------

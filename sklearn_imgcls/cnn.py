@@ -26,6 +26,12 @@ class CNNClassifier(ImageClassifier):
     Parameters marked *preset* are chosen by ``preset`` when left at their
     default (``None``; ``"auto"`` for ``augment``); a value you set wins.
 
+    Multi-label targets (any number of labels per image) are ``y`` as an
+    ``(n_samples, n_labels)`` 0/1 indicator matrix or one collection of
+    labels per image; the network then has one sigmoid per label,
+    ``predict_proba`` gives each label's probability, ``predict`` the
+    indicator matrix at ``threshold``, and ``multilabel_`` is True.
+
     Parameters
     ----------
     backbone : str or None, default=None
@@ -46,11 +52,15 @@ class CNNClassifier(ImageClassifier):
         ``(C, H, W)`` (or ``(H, W)``) of the images flattened in each row of a
         2-D ``X``, also the size file inputs are resized to. ``None`` infers it.
     loss : str, default="cross_entropy"
-        Registry name of the training loss.
+        Registry name of the training loss. Multi-label ``y`` needs a loss
+        declaring ``multilabel`` (``"binary_cross_entropy"``, ``"binary_focal"``);
+        the default ``"cross_entropy"`` then trains with ``"binary_cross_entropy"``.
     loss_params : dict or None, default=None
         Extra keyword arguments for the loss builder.
     class_weight : None, "balanced" or dict, default=None
-        Per-class loss weights (dict keys are the original labels).
+        Per-class loss weights (dict keys are the original labels). For
+        multi-label ``y``: the weight of each label's positive images
+        (``"balanced"``: negatives / positives of the label).
     optimizer : str or torch.optim.Optimizer subclass, default="adam"
         ``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"`` or a class.
     optimizer_params : dict or None, default=None
@@ -132,11 +142,29 @@ class CNNClassifier(ImageClassifier):
         Train through skorch's Hugging Face Accelerate integration (device
         placement, mixed precision, ``accelerate launch`` on several GPUs);
         ``device`` is then left to the accelerator.
+    threshold : float, default=0.5
+        Multi-label targets only: ``predict`` sets a label whose probability
+        is at least ``threshold`` (follows the current value after ``fit``).
+    log : str, list of str or None, default=None
+        Log each fit to experiment trackers through skorch's ``TensorBoard``
+        and ``MlflowLogger`` callbacks: the parameters (and the values the
+        preset resolved, as ``lr_``, ``max_epochs_``, ...), every epoch's
+        losses and scores, and at the end the epochs run and the seconds
+        taken. ``"tensorboard:DIR"`` writes a new subfolder of ``DIR`` per fit
+        (``"tensorboard"``: ``runs``); ``"mlflow:URI"`` creates one run per
+        fit, URI ``sqlite:///mlflow.db``, ``http://host:5000``, a folder or
+        ``file:///abs`` (MLflow's file store), or none (``"mlflow"``: MLflow's
+        default); end it with ``#EXPERIMENT`` to pick the experiment (default
+        ``sklearn-imgcls``). A list logs to several. Needs
+        ``pip install 'sklearn-imgcls[tensorboard]'`` / ``'[mlflow]'``.
 
     Attributes
     ----------
     classes_ : numpy.ndarray
-        The class labels, in the order of ``predict_proba``'s columns.
+        The class labels, in the order of ``predict_proba``'s columns
+        (multi-label: the labels, in the order of the indicator columns).
+    multilabel_ : bool
+        Whether the model was fitted on multi-label targets.
     n_features_in_ : int
         Values per image, ``C * H * W``.
     image_shape_ : tuple of int
@@ -205,6 +233,8 @@ class CNNClassifier(ImageClassifier):
         verbose: int = 0,
         callbacks: list | None = None,
         accelerator: Any = None,
+        threshold: float = 0.5,
+        log: str | list | None = None,
     ) -> None:
         self.backbone = backbone
         self.backbone_params = backbone_params
@@ -237,6 +267,8 @@ class CNNClassifier(ImageClassifier):
         self.verbose = verbose
         self.callbacks = callbacks
         self.accelerator = accelerator
+        self.threshold = threshold
+        self.log = log
 
     def _param(self, name: str) -> Any:
         value = getattr(self, name)

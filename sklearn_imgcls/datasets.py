@@ -140,7 +140,8 @@ def load_image_folder(
 
 
 def load_image_table(
-    path: str, path_column: str = "path", label_column: str = "label", *, skip_invalid: bool = False
+    path: str, path_column: str = "path", label_column: str = "label", *, skip_invalid: bool = False,
+    multilabel: bool | None = None, separator: str = ";",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a CSV or parquet table of image paths and labels.
 
@@ -148,9 +149,33 @@ def load_image_table(
     ``skip_invalid=True`` files that cannot be decoded are left out, with an
     :class:`InvalidImagesWarning` (a ``UserWarning``) listing them.
 
+    A label cell may name several labels joined by ``separator``
+    (``"cat;dog"``): the table is then multi-label, every cell is split into
+    a list of labels (surrounding spaces dropped, each label once) and an
+    empty cell means an image with no label. The estimators read such a
+    ``labels`` array as multi-label targets.
+
+    Parameters
+    ----------
+    path : str
+        A ``.csv`` or ``.parquet`` file.
+    path_column, label_column : str
+        The columns holding the image paths and the labels.
+    skip_invalid : bool
+        Leave out the files that cannot be decoded.
+    multilabel : bool or None
+        None (default): multi-label when some label cell holds ``separator``;
+        True: always (single labels become one-element lists); False: never
+        (a label "a;b" is one class named "a;b").
+    separator : str
+        What joins the labels of one cell.
+
     Returns
     -------
-    paths, labels : numpy.ndarray
+    paths : numpy.ndarray of str
+    labels : numpy.ndarray
+        One label per image, or (multi-label) an object array holding one
+        list of labels per image.
     """
     import pandas as pd
 
@@ -163,12 +188,32 @@ def load_image_table(
     missing = [c for c in (path_column, label_column) if c not in table.columns]
     if missing:
         raise ValueError(f"{path} lacks column(s) {missing}; it has {list(table.columns)}. Pass path_column= / label_column=.")
-    if table[[path_column, label_column]].isna().any().any():
-        rows = table.index[table[[path_column, label_column]].isna().any(axis=1)].tolist()[:5]
+    labels = table[label_column]
+    if multilabel is None:
+        multilabel = bool(labels.map(lambda v: isinstance(v, str) and separator in v).any())
+    checked = [path_column] if multilabel else [path_column, label_column]
+    if table[checked].isna().any().any():
+        rows = table.index[table[checked].isna().any(axis=1)].tolist()[:5]
         raise ValueError(f"{path} has empty paths or labels in rows {rows}.")
     base = os.path.dirname(os.path.abspath(path))
     paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in table[path_column].astype(str)]
-    return _skipping(np.asarray(paths), table[label_column].to_numpy(), skip_invalid)
+    values = _label_lists(labels, separator, path, label_column) if multilabel else labels.to_numpy()
+    return _skipping(np.asarray(paths), values, skip_invalid)
+
+
+def _label_lists(labels, separator: str, path: str, column: str) -> np.ndarray:
+    """One list of labels per cell (``"a;b"`` -> ``["a", "b"]``, empty -> ``[]``), as a 1-D object array."""
+    import pandas as pd
+
+    out = np.empty(len(labels), dtype=object)
+    for i, value in enumerate(labels.tolist()):
+        parts = [] if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).split(separator)
+        out[i] = list(dict.fromkeys(part.strip() for part in parts if part.strip()))
+    if not any(len(row) for row in out):
+        raise ValueError(f"The {column!r} column of {path} names no label at all; give each image its labels joined "
+                         f"by {separator!r} (e.g. 'cat{separator}dog'), leaving a cell empty only for an image "
+                         f"with none.")
+    return out
 
 
 def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
@@ -227,8 +272,9 @@ def load_dataset(spec: str, *, skip_invalid: bool = False):
     """Resolve a command-line ``DATA`` argument to ``(X, y, image_shape)``.
 
     ``spec`` is ``"digits"``, ``"fashion-mnist"`` (training part), a folder
-    of class subfolders, a ``.csv``/``.parquet`` table of ``path,label`` or
-    an ``.npz`` holding arrays ``X`` and ``y``. ``skip_invalid=True`` leaves
+    of class subfolders, a ``.csv``/``.parquet`` table of ``path,label`` (a
+    label cell ``"a;b"`` makes the table multi-label, see
+    :func:`load_image_table`) or an ``.npz`` holding arrays ``X`` and ``y``. ``skip_invalid=True`` leaves
     out image files that cannot be decoded (folders and tables), with an
     :class:`InvalidImagesWarning` whose ``invalid`` attribute lists them.
     """

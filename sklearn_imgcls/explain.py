@@ -95,7 +95,10 @@ def grad_cam(estimator: Any, X: Any, target: Any = None, layer: str | None = Non
     estimator : fitted CNNClassifier or TransferClassifier
     X : images in any accepted input format
     target : label, array of labels, or None
-        Class to explain per image; None explains the predicted class.
+        Class to explain per image; None explains the predicted class. For a
+        multi-label model (``multilabel_``) a label name of ``classes_``: the
+        map explains that label's own logit, so each label of one image has
+        its map; None explains the label with the highest probability.
     layer : str or None
         Dotted layer name inside the backbone; None picks it (see
         :func:`find_target_layer`).

@@ -9,27 +9,44 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.utils.validation import check_is_fitted
 
+from .metrics_multilabel import evaluate_multilabel, is_multilabel, looks_multilabel, threshold_predictions
+
 __all__ = ["evaluate", "predictions"]
 
 
 def predictions(estimator: Any, X: Any, proba: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(y_pred, proba)`` with one inference pass (or reuse ``proba``)."""
+    """Return ``(y_pred, proba)`` with one inference pass (or reuse ``proba``).
+
+    ``y_pred`` holds one class per image; for a multi-label model
+    (``multilabel_``) it is the ``(n, k)`` 0/1 matrix of the labels whose
+    probability reaches the model's ``threshold``, as ``predict`` returns.
+    """
     check_is_fitted(estimator)
     if proba is None:
         proba = estimator.predict_proba(X)
-    return estimator.classes_[np.asarray(proba).argmax(axis=1)], np.asarray(proba)
+    proba = np.asarray(proba)
+    if is_multilabel(estimator):
+        return threshold_predictions(estimator, proba), proba
+    return estimator.classes_[proba.argmax(axis=1)], proba
 
 
 def evaluate(estimator: Any, X: Any, y: Any, *, k: int = 3, proba: np.ndarray | None = None) -> dict[str, Any]:
     """Score a fitted classifier on ``(X, y)`` with the usual classification metrics.
 
-    Every number comes from :mod:`sklearn.metrics`.
+    Every number comes from :mod:`sklearn.metrics`. A multi-label model
+    (``multilabel_``) is scored per label and over labels instead, by
+    :func:`~sklearn_imgcls.metrics_multilabel.evaluate_multilabel` (see
+    there for its keys: ``subset_accuracy``, ``hamming_loss``,
+    ``f1_samples``, ``f1_micro``, ``f1_macro``, ``per_label``, ...).
 
     Parameters
     ----------
     estimator : fitted classifier with ``predict_proba`` and ``classes_``
     X : images in any accepted input format
     y : array-like of true labels
+        One label per image; for a multi-label model an (n, k) 0/1 matrix
+        (columns in ``classes_`` order, or a DataFrame with the labels as
+        columns) or one list of labels per image.
     k : int, default=3
         ``k`` of the top-k accuracy, capped at the number of classes minus one
         (a top-k over every class is always 1; scikit-learn warns it is meaningless).
@@ -46,6 +63,12 @@ def evaluate(estimator: Any, X: Any, y: Any, *, k: int = 3, proba: np.ndarray | 
         as rows) and ``per_class`` (a DataFrame of precision, recall, F1 and
         support per class).
     """
+    if is_multilabel(estimator):
+        return evaluate_multilabel(estimator, y, predictions(estimator, X, proba)[1])
+    if looks_multilabel(y):
+        raise ValueError("y holds several labels per image, but this model was trained for single-label "
+                         "(multiclass) classification; give one label per image, or train a multi-label model "
+                         "on these labels (fit(X, Y) with Y a 0/1 matrix or lists of labels).")
     y_true = np.asarray(y)
     y_pred, proba = predictions(estimator, X, proba)
     if len(y_true) != len(y_pred):

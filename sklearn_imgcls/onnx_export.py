@@ -3,7 +3,8 @@
 The exported graph takes ``images``: float32 ``(N, C, H, W)`` in the units the
 model was fitted in (uint8 training images become ``pixels / 255``) at the
 fitted size, and returns ``probabilities`` ``(N, n_classes)`` whose columns
-follow the estimator's ``classes_`` (also stored as JSON in the model's
+follow the estimator's ``classes_`` (softmax; for a multi-label model each
+label's sigmoid, and ``metadata_props["multilabel"]`` is ``"true"``) (also stored as JSON in the model's
 ``metadata_props["classes"]``). Needs ``pip install 'sklearn-imgcls[onnx]'``.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._core.multilabel import label_probabilities
 from ._core.net import class_probabilities
 from ._core.network import float32_compute
 
@@ -25,16 +27,18 @@ __all__ = ["export_onnx"]
 
 
 class _Probabilities(torch.nn.Module):
-    def __init__(self, network: torch.nn.Module) -> None:
+    def __init__(self, network: torch.nn.Module, multilabel: bool = False) -> None:
         super().__init__()
         self.network = network
+        self.multilabel = multilabel
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return class_probabilities(self.network(images))
+        logits = self.network(images)
+        return label_probabilities(logits) if self.multilabel else class_probabilities(logits)
 
 
 def export_onnx(estimator: Any, path: str) -> str:
-    """Write ``estimator``'s network, with softmax, as an ONNX model at ``path``; returns ``path``.
+    """Write ``estimator``'s network, with softmax (multi-label: sigmoid), as an ONNX model at ``path``; returns ``path``.
 
     The file is self-contained (weights inline, no ``.data`` side file) and
     written atomically: on failure ``path`` is unchanged and nothing is left
@@ -70,7 +74,7 @@ def export_onnx(estimator: Any, path: str) -> str:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), float32_compute(network):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(  # f=None: the graph stays in memory, weights inline
-                _Probabilities(network), (example,), None, input_names=["images"], output_names=["probabilities"],
+                _Probabilities(network, bool(getattr(estimator, "multilabel_", False))), (example,), None, input_names=["images"], output_names=["probabilities"],
                 dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
             )
     finally:
@@ -78,7 +82,8 @@ def export_onnx(estimator: Any, path: str) -> str:
     model = program.model_proto
     classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
     for key, value in (("classes", json.dumps(classes)), ("image_shape", json.dumps(list(estimator.image_shape_))),
-                       ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator.backbone_})")):
+                       ("producer", f"sklearn-imgcls {type(estimator).__name__}({estimator.backbone_})"),
+                       *((("multilabel", "true"),) if getattr(estimator, "multilabel_", False) else ())):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     with atomic_path(path) as temporary:

@@ -2,7 +2,7 @@
 
 ``save(estimator, "model.safetensors")`` writes one safetensors file
 atomically: the network's tensors, and in its header metadata the estimator
-class, its parameters, ``classes_``, the training history and a recipe of the
+class, its parameters, ``classes_`` (and, for a multi-label model, ``multilabel``), the training history and a recipe of the
 network's architecture. :func:`load` rebuilds the architecture from that
 recipe (no pretrained weights file is needed), loads the tensors and returns a
 fitted estimator.
@@ -32,12 +32,14 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._core.model_fields import (MAX_IMAGE_VALUES, FieldError, check_classes, check_history, check_image_shape_field,
-                                 check_tensors, checksum, decode, encode, is_count, is_size, plain_history, read_field)
+                                 check_multilabel, check_tensors, checksum, decode, encode, is_count, is_size,
+                                 plain_history, read_field)
 from ._core.recipe import RECIPE_KEYS
 
 __all__ = ["FORMAT", "load", "save"]
@@ -47,7 +49,9 @@ FORMAT = "sklearn-imgcls-model/1"
 _ALLOWED = {"CNNClassifier": "sklearn_imgcls.cnn", "TransferClassifier": "sklearn_imgcls.transfer"}
 _UNSAVEABLE = ("callbacks", "accelerator")
 _FIELDS = ("format", "estimator", "params", "classes", "image_shape", "frozen_parameters", "history", "architecture",
-           "checksum")  # checksum: absent from files written before it was added
+           "checksum", "multilabel")
+#: fields absent from files written before they were added (multilabel: absent means False)
+_OPTIONAL = ("checksum", "multilabel")
 
 
 def _rebuild(recipe: dict) -> torch.nn.Module:
@@ -89,7 +93,8 @@ def save(estimator: Any, path: str | os.PathLike) -> str:
     name = type(estimator).__name__
     if name not in _ALLOWED:
         raise TypeError(f"save() stores CNNClassifier and TransferClassifier, not {name}.")
-    params = estimator.get_params(deep=False)
+    params = {key: value.tolist() if isinstance(value, np.ndarray) else value  # e.g. a per-label threshold
+              for key, value in estimator.get_params(deep=False).items()}
     for key in _UNSAVEABLE:
         if params.get(key) is not None:
             raise ValueError(f"{key}= holds Python objects that cannot be saved safely; "
@@ -110,6 +115,8 @@ def save(estimator: Any, path: str | os.PathLike) -> str:
         "history": json.dumps(encode(plain_history(estimator.history_))),
         "architecture": json.dumps(encode(estimator.__sklearn_imgcls_recipe__().architecture)),
     }
+    if getattr(estimator, "multilabel_", False):  # multi-class files stay as before
+        metadata["multilabel"] = json.dumps(True)
     module = estimator.net_.module_
     metadata["checksum"] = checksum(metadata, module)
     channels_last = getattr(module, "channels_last", False)
@@ -278,14 +285,15 @@ def load(path: str | os.PathLike, device: str = "cpu"):
                          f"(it creates {', '.join(_ALLOWED)}).")
     _check_backbone_installed(path, metadata)
     try:
-        missing = [key for key in _FIELDS if key not in metadata and key != "checksum"]
+        missing = [key for key in _FIELDS if key not in metadata and key not in _OPTIONAL]
         extra = sorted(set(metadata) - set(_FIELDS))
         if missing or extra:
             raise FieldError((missing + extra)[0], "missing" if missing else "not a field of this format")
         image_shape = check_image_shape_field(read_field(metadata, "image_shape"))
         estimator, expected = _check_params(getattr(importlib.import_module(_ALLOWED[name]), name),
                                             read_field(metadata, "params"), image_shape)
-        classes = check_classes(read_field(metadata, "classes"))
+        multilabel = check_multilabel(read_field(metadata, "multilabel")) if "multilabel" in metadata else False
+        classes = check_classes(read_field(metadata, "classes"), multilabel)
         recipe = _check_recipe(read_field(metadata, "architecture"), expected.fixed, len(classes), image_shape)
         history = check_history(read_field(metadata, "history"))
         frozen = read_field(metadata, "frozen_parameters")
@@ -298,7 +306,7 @@ def load(path: str | os.PathLike, device: str = "cpu"):
         raise ValueError(f"{path!r} is not an intact sklearn_imgcls model (field {exc.args[0]!r}: {exc.args[1]}); "
                          "the file is damaged or was altered, save the model again.") from None
     module.to(device).set_compute(estimator.precision, estimator.channels_last, estimator.compile)
-    net = inference_net(module, len(classes), device, history)
+    net = inference_net(module, len(classes), device, history, multilabel=multilabel)
     return estimator.__sklearn_imgcls_restore__(net, classes, image_shape, frozen)
 
 

@@ -5,6 +5,7 @@ Every function returns a :class:`matplotlib.figure.Figure` and never calls
 (``ConfusionMatrixDisplay``, ``RocCurveDisplay``, ``PrecisionRecallDisplay``).
 Functions that need predictions take an optional ``proba`` (the output of
 ``estimator.predict_proba(X)``) so several figures share one inference pass.
+A multi-label model is drawn per label by :mod:`sklearn_imgcls.plot_multilabel`.
 matplotlib is an optional dependency: ``pip install 'sklearn-imgcls[plot]'``.
 """
 
@@ -15,21 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from . import plot_multilabel as ML
 from .metrics import predictions
 
-__all__ = [
-    "plot_augmentations",
-    "plot_cam",
-    "plot_class_distribution",
-    "plot_confusion_matrix",
-    "plot_history",
-    "plot_leaderboard",
-    "plot_precision_recall",
-    "plot_robustness",
-    "plot_roc",
-    "plot_search",
-    "plot_top_losses",
-]
+__all__ = ["plot_augmentations", "plot_cam", "plot_class_distribution", "plot_confusion_matrix", "plot_history",
+           "plot_leaderboard", "plot_precision_recall", "plot_robustness", "plot_roc", "plot_search", "plot_top_losses"]
 
 
 def _pyplot():
@@ -40,6 +31,7 @@ def _pyplot():
     return plt
 
 
+@ML.multilabel_alternative(ML.plot_label_confusion)
 def plot_confusion_matrix(estimator: Any, X: Any, y: Any, *, normalize: str | None = None, proba=None):
     """Confusion matrix, counts (``normalize=None``) or rates (``"true"``, ``"pred"``, ``"all"``)."""
     from sklearn.metrics import ConfusionMatrixDisplay
@@ -67,6 +59,7 @@ def _one_vs_rest(estimator, y, proba):
     return classes, y_bin
 
 
+@ML.multilabel_alternative(ML.plot_label_roc)
 def plot_roc(estimator: Any, X: Any, y: Any, *, proba=None):
     """One-vs-rest ROC curve per class, plus the micro and macro averages."""
     from sklearn.metrics import RocCurveDisplay, auc, roc_curve
@@ -95,6 +88,7 @@ def plot_roc(estimator: Any, X: Any, y: Any, *, proba=None):
     return fig
 
 
+@ML.multilabel_alternative(ML.plot_label_precision_recall)
 def plot_precision_recall(estimator: Any, X: Any, y: Any, *, proba=None):
     """One-vs-rest precision-recall curve per class."""
     from sklearn.metrics import PrecisionRecallDisplay
@@ -143,6 +137,7 @@ def plot_history(estimator: Any):
     return fig
 
 
+@ML.multilabel_alternative(ML.plot_label_distribution)
 def plot_class_distribution(y: Any, y_test: Any = None):
     """Images per class (training, and test when given), with the imbalance ratio."""
     plt = _pyplot()
@@ -185,6 +180,7 @@ def _grid(n: int):
     return math.ceil(n / cols), cols
 
 
+@ML.multilabel_alternative(ML.plot_label_top_losses)
 def plot_top_losses(estimator: Any, X: Any, y: Any, *, n: int = 9, proba=None):
     """The ``n`` most confidently wrong images: true and predicted label, loss and probability."""
     plt = _pyplot()
@@ -227,6 +223,7 @@ def plot_search(search: Any):
     return fig
 
 
+@ML.multilabel_alternative(ML.plot_label_cam)
 def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int = 8, alpha: float = 0.5, proba=None,
              y: Any = None):
     """Overlay explanation maps on ``n`` images, titled with their predicted class.

@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from . import plot as P
-from ._core.introspection import trained_backbone
+from . import plot_multilabel as ML
+from ._core.introspection import final_estimator, trained_backbone
 from .metrics import evaluate
+from .metrics_multilabel import is_multilabel
 
 __all__ = ["write_report"]
 
@@ -29,13 +31,20 @@ _SUMMARY = [
     ("recall_macro", "Recall (macro)"), ("f1_macro", "F1 (macro)"), ("f1_weighted", "F1 (weighted)"),
     ("roc_auc_ovr", "ROC-AUC (one-vs-rest)"), ("log_loss", "Log loss"), ("top_k_accuracy", "Top-k accuracy"),
 ]
+_MULTILABEL_SUMMARY = [
+    ("subset_accuracy", "Subset accuracy (exact match)"), ("hamming_loss", "Hamming loss"),
+    ("f1_samples", "F1 (samples)"), ("f1_micro", "F1 (micro)"), ("f1_macro", "F1 (macro)"),
+    ("precision_micro", "Precision (micro)"), ("recall_micro", "Recall (micro)"),
+    ("average_precision_macro", "Average precision (macro)"), ("roc_auc_macro", "ROC-AUC (macro over labels)"),
+    ("label_ranking_average_precision", "Label ranking average precision"),
+]
 
 
 def _jsonable(result: dict) -> dict:
     out = {}
     for key, value in result.items():
         if hasattr(value, "to_dict"):
-            frame = value.copy()
+            frame = value.astype(object).where(value.notna(), None)  # NaN is not JSON: null
             frame.index = frame.index.map(str)
             frame.columns = frame.columns.map(str)
             out[key] = frame.to_dict(orient="index")
@@ -66,6 +75,11 @@ def write_report(
     ----------
     estimator : fitted classifier of ours
     X, y : evaluation images and true labels
+        For a multi-label model (``multilabel_``) ``y`` is an (n, k) 0/1
+        matrix or one list of labels per image; the report then shows the
+        multi-label metrics, a table per label and per-label figures
+        (confusion matrices, precision-recall and ROC curves, label
+        frequencies and co-occurrence, top losses, Grad-CAM of each label).
     out_dir : str
         Created if missing; existing files of the same names are replaced.
     y_train : array-like, optional
@@ -96,6 +110,10 @@ def write_report(
     """
     import matplotlib.pyplot  # noqa: F401 - the figures need it: fail before any work
 
+    multilabel = is_multilabel(estimator)
+    if multilabel and corruptions is not None:
+        raise ValueError("The robustness-to-corruptions section measures single-label accuracy; it is not available "
+                         "for a multi-label model: leave corruptions=None.")
     os.makedirs(out_dir, exist_ok=True)
     if proba is None:
         proba = estimator.predict_proba(X)
@@ -107,7 +125,43 @@ def write_report(
     with open(os.path.join(out_dir, "metrics.json"), "w") as handle:
         json.dump(saved, handle, indent=2, default=str)
 
-    figures: list[tuple[str, str, Any]] = [
+    maker = _multilabel_figures if multilabel else _figures
+    figures = maker(estimator, X, y, y_train=y_train, proba=proba, n_examples=n_examples)
+    if search is not None:
+        figures.append(("search.png", "Hyperparameter search", lambda: P.plot_search(search)))
+    sections = [_draw(out_dir, filename, caption, make) for filename, caption, make in figures]
+    robust_section = "" if robustness is None else _robustness_section(out_dir, robustness)
+
+    summary = "".join(
+        f"<tr><th>{label}{' (k=' + str(result['k']) + ')' if key == 'top_k_accuracy' else ''}</th><td>{result[key]:.4f}</td></tr>"
+        for key, label in (_MULTILABEL_SUMMARY if multilabel else _SUMMARY)
+    )
+    per_class = result["per_label" if multilabel else "per_class"].to_html(float_format=lambda v: f"{v:.3f}", na_rep="-")
+    kind = f"{len(estimator.classes_)} labels (multi-label; threshold {_threshold(estimator)})" if multilabel \
+        else f"{len(estimator.classes_)} classes"
+    backbone = trained_backbone(estimator)
+    name = title or (f"{type(estimator).__name__} ({backbone})" if backbone is not None else type(estimator).__name__)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(name)}</title><style>{_STYLE}</style></head>
+<body>
+<h1>{html.escape(name)}</h1>
+<p>{len(y)} evaluation images, {html.escape(kind)}. Metrics: <a href="metrics.json">metrics.json</a>.</p>
+<h2>Metrics</h2><table>{summary}</table>
+<h2>Per {"label" if multilabel else "class"}</h2>{per_class}
+<h2>Figures</h2>
+<div class="figures">{''.join(sections)}</div>
+{robust_section}
+</body></html>
+"""
+    path = os.path.join(out_dir, "index.html")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    return path
+
+
+def _figures(estimator: Any, X: Any, y: Any, *, y_train: Any, proba: Any, n_examples: int) -> list:
+    """``(filename, caption, draw)`` of the figures of a multiclass model."""
+    return [
         ("confusion_matrix.png", "Confusion matrix (counts)", lambda: P.plot_confusion_matrix(estimator, X, y, proba=proba)),
         ("confusion_matrix_normalized.png", "Confusion matrix (recall per class)",
          lambda: P.plot_confusion_matrix(estimator, X, y, normalize="true", proba=proba)),
@@ -118,34 +172,29 @@ def write_report(
         ("top_losses.png", "Top losses", lambda: P.plot_top_losses(estimator, X, y, n=n_examples, proba=proba)),
         ("activation_maps.png", "Class activation maps (Grad-CAM)", lambda: P.plot_cam(estimator, X, n=n_examples, proba=proba, y=y)),
     ]
-    if search is not None:
-        figures.append(("search.png", "Hyperparameter search", lambda: P.plot_search(search)))
-    sections = [_draw(out_dir, filename, caption, make) for filename, caption, make in figures]
-    robust_section = "" if robustness is None else _robustness_section(out_dir, robustness)
 
-    summary = "".join(
-        f"<tr><th>{label}{' (k=' + str(result['k']) + ')' if key == 'top_k_accuracy' else ''}</th><td>{result[key]:.4f}</td></tr>"
-        for key, label in _SUMMARY
-    )
-    per_class = result["per_class"].to_html(float_format=lambda v: f"{v:.3f}")
-    backbone = trained_backbone(estimator)
-    name = title or (f"{type(estimator).__name__} ({backbone})" if backbone is not None else type(estimator).__name__)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(name)}</title><style>{_STYLE}</style></head>
-<body>
-<h1>{html.escape(name)}</h1>
-<p>{len(y)} evaluation images, {len(estimator.classes_)} classes. Metrics: <a href="metrics.json">metrics.json</a>.</p>
-<h2>Metrics</h2><table>{summary}</table>
-<h2>Per class</h2>{per_class}
-<h2>Figures</h2>
-<div class="figures">{''.join(sections)}</div>
-{robust_section}
-</body></html>
-"""
-    path = os.path.join(out_dir, "index.html")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(page)
-    return path
+
+def _multilabel_figures(estimator: Any, X: Any, y: Any, *, y_train: Any, proba: Any, n_examples: int) -> list:
+    """``(filename, caption, draw)`` of the figures of a multi-label model: one view per label."""
+    labels = estimator.classes_
+    n_cams = max(n_examples, min(len(labels), 20))  # every label gets a Grad-CAM panel (up to 20 labels)
+    return [
+        ("label_confusion.png", "Confusion matrix per label", lambda: ML.plot_label_confusion(estimator, X, y, proba=proba)),
+        ("precision_recall.png", "Precision-recall curve per label",
+         lambda: ML.plot_label_precision_recall(estimator, X, y, proba=proba)),
+        ("roc.png", "ROC curve per label", lambda: ML.plot_label_roc(estimator, X, y, proba=proba)),
+        ("history.png", "Training history", lambda: P.plot_history(estimator)),
+        ("label_distribution.png", "Label distribution", lambda: ML.plot_label_distribution(
+            y_train if y_train is not None else y, y if y_train is not None else None, labels=labels)),
+        ("top_losses.png", "Top losses", lambda: ML.plot_label_top_losses(estimator, X, y, n=n_examples, proba=proba)),
+        ("activation_maps.png", "Class activation maps per label (Grad-CAM)",
+         lambda: ML.plot_label_cam(estimator, X, n=n_cams, proba=proba, y=y)),
+    ]
+
+
+def _threshold(estimator: Any) -> str:
+    threshold = np.asarray(getattr(final_estimator(estimator), "threshold", 0.5), dtype=float)
+    return f"{float(threshold):g}" if threshold.ndim == 0 else "per label: " + ", ".join(f"{t:g}" for t in threshold)
 
 
 def _draw(out_dir: str, filename: str, caption: str, make: Any) -> str:

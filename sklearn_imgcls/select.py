@@ -17,46 +17,18 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, check_cv, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import check_random_state
 
 from ._core.introspection import final_estimator
+from .cluster import check_backend, joblib_backend
+from .pixels import FlattenPixels
 
 __all__ = ["FlattenPixels", "Leaderboard", "auto_candidates", "leaderboard"]
 
 _PILOT_IMAGES = 256
-
-
-class FlattenPixels(TransformerMixin, BaseEstimator):
-    """Turn images in any accepted layout into flat float rows in ``[0, 1]`` units, for classic models.
-
-    Parameters
-    ----------
-    image_shape : tuple of int or None
-        ``(C, H, W)`` of flat input rows, as the estimators' ``image_shape``.
-    """
-
-    def __init__(self, image_shape: Any = None) -> None:
-        self.image_shape = image_shape
-
-    def fit(self, X: Any, y: Any = None) -> "FlattenPixels":  # noqa: D102
-        from ._core.data import as_image_data
-
-        data = as_image_data(X, self.image_shape)
-        self.image_shape_ = data.image_shape
-        self.n_features_in_ = int(np.prod(data.image_shape))
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:  # noqa: D102
-        import torch
-
-        from ._core.data import as_image_data
-        from ._core.network import to_float_images
-
-        data = as_image_data(X, fitted_shape=self.image_shape_, estimator_name="FlattenPixels")
-        return torch.cat([to_float_images(b) for b in data.batches(4096)]).flatten(1).numpy()
 
 
 class Leaderboard(pd.DataFrame):
@@ -219,6 +191,44 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def _cross_validate_all(named, order, estimates, rows, X, y, splits, scorers, n_jobs, budget, started,
+                        time_budget, verbose) -> None:
+    """Cross-validate the candidates in ``order`` (cheapest first) into ``rows``, keeping within ``budget``."""
+    n_test = float(np.mean([len(test) for _, test in splits]))
+    for name in order:
+        left = budget - (time.perf_counter() - started)
+        if estimates[name] > left:
+            rows[name] = {
+                "name": name,
+                "status": f"skipped: estimated {estimates[name]:.0f} s > {max(left, 0):.0f} s left",
+                "estimated_time": estimates[name],
+            }
+            continue
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = cross_validate(
+                    clone(named[name]), X, y, cv=splits, scoring=scorers, n_jobs=n_jobs,
+                    return_estimator=True, error_score="raise",
+                )
+        except Exception as exc:  # noqa: BLE001
+            rows[name] = {"name": name, "status": f"failed: {_first_line(exc)}"}
+            continue
+        row = {"name": name, "status": "ok", "warnings": _summarise(caught)}
+        if time_budget is not None:
+            row["estimated_time"] = estimates[name]
+        for scorer in scorers:
+            scores = result[f"test_{scorer}"]
+            row[f"mean_{scorer}"], row[f"std_{scorer}"] = float(np.mean(scores)), float(np.std(scores))
+        row["fit_time"] = float(np.mean(result["fit_time"]))
+        row["predict_time_per_image"] = float(np.mean(result["score_time"]) / n_test)
+        row["n_parameters"] = _count_trainable(result["estimator"][0])
+        rows[name] = row
+        if verbose:
+            print(f"{name}: {row[f'mean_{scorers[0]}']:.4f} (fit {row['fit_time']:.1f} s per fold)", flush=True)
+
+
+
 def leaderboard(
     X: Any,
     y: Any,
@@ -229,6 +239,7 @@ def leaderboard(
     time_budget: float | None = None,
     refit: bool = True,
     n_jobs: int | None = None,
+    backend: str | None = None,
     image_shape: Any = None,
     random_state: int | None = None,
     verbose: int = 0,
@@ -258,6 +269,16 @@ def leaderboard(
         Refit the best candidate on all data as ``best_estimator_``.
     n_jobs : int or None
         Parallel folds, passed to ``cross_validate``.
+    backend : {None, "loky", "threading", "dask"}
+        Where the candidate x fold fits run. None: joblib's active backend
+        (in-process, or what an enclosing ``joblib.parallel_backend(...)``
+        chose). ``"dask"``: the workers of this process's Dask client
+        (``Client(...)``; see :func:`~sklearn_imgcls.cluster.current_client`),
+        all folds of a candidate at once (``n_jobs=-1`` unless given), ``X``
+        and ``y`` scattered to the workers once for the whole leaderboard, and
+        torch given each worker's thread count. The folds, and with fixed
+        ``random_state`` and ``num_threads`` the scores, are those of a local run.
+        Pilot fits and the refit run here.
     image_shape : tuple of int or None
         ``(C, H, W)`` of flat rows, used by the ``"auto"`` candidates.
     random_state : int or None
@@ -282,6 +303,7 @@ def leaderboard(
     from ._core.data import as_image_data
 
     started = time.perf_counter()
+    check_backend(backend)
     y = np.asarray(y)
     check_classification_targets(y)
     scorers = [scoring] if isinstance(scoring, str) else list(scoring or ["accuracy", "balanced_accuracy", "f1_macro"])
@@ -320,38 +342,9 @@ def leaderboard(
         else:
             estimates[name] = 0.0
     order = sorted((n for n in named if n not in rows), key=lambda n: estimates[n])
-    for name in order:
-        left = budget - (time.perf_counter() - started)
-        if estimates[name] > left:
-            rows[name] = {
-                "name": name,
-                "status": f"skipped: estimated {estimates[name]:.0f} s > {max(left, 0):.0f} s left",
-                "estimated_time": estimates[name],
-            }
-            continue
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = cross_validate(
-                    clone(named[name]), X, y, cv=splits, scoring=scorers, n_jobs=n_jobs,
-                    return_estimator=True, error_score="raise",
-                )
-        except Exception as exc:  # noqa: BLE001
-            rows[name] = {"name": name, "status": f"failed: {_first_line(exc)}"}
-            continue
-        n_test = float(np.mean([len(test) for _, test in splits]))
-        row = {"name": name, "status": "ok", "warnings": _summarise(caught)}
-        if time_budget is not None:
-            row["estimated_time"] = estimates[name]
-        for scorer in scorers:
-            scores = result[f"test_{scorer}"]
-            row[f"mean_{scorer}"], row[f"std_{scorer}"] = float(np.mean(scores)), float(np.std(scores))
-        row["fit_time"] = float(np.mean(result["fit_time"]))
-        row["predict_time_per_image"] = float(np.mean(result["score_time"]) / n_test)
-        row["n_parameters"] = _count_trainable(result["estimator"][0])
-        rows[name] = row
-        if verbose:
-            print(f"{name}: {row[f'mean_{scorers[0]}']:.4f} (fit {row['fit_time']:.1f} s per fold)", flush=True)
+    with joblib_backend(backend, scatter=[X, y]) as n_jobs_default:
+        _cross_validate_all(named, order, estimates, rows, X, y, splits, scorers,
+                            n_jobs if n_jobs is not None else n_jobs_default, budget, started, time_budget, verbose)
 
     columns = ["name", "status"] + [f"{kind}_{s}" for s in scorers for kind in ("mean", "std")]
     columns += ["fit_time", "predict_time_per_image", "n_parameters", "warnings"]

@@ -34,10 +34,13 @@ from ._core.conformance_backbones import (
     check_backbone_output, check_backbone_pickles, check_backbone_seeded, check_backbone_weights,
 )
 from ._core.conformance_components import (
-    AUGMENTATION_CHECKS, LOSS_CHECKS, SAMPLER_CHECKS, SPEC_CHECKS, check_augmentation_batch,
+    AUGMENTATION_CHECKS, LOSS_CHECKS, SPEC_CHECKS, check_augmentation_batch,
     check_augmentation_declares_mixing, check_augmentation_seeded, check_loss_class_priors,
-    check_loss_integer_targets, check_loss_pickles, check_loss_sample_weights, check_loss_soft_targets,
-    check_sampler_epoch, check_sampler_seeded, check_sampler_training_split, check_spec_fields,
+    check_loss_integer_targets, check_loss_multilabel_targets, check_loss_pickles, check_loss_sample_weights,
+    check_loss_soft_targets, check_spec_fields,
+)
+from ._core.conformance_samplers import (
+    SAMPLER_CHECKS, check_sampler_epoch, check_sampler_seeded, check_sampler_training_split,
 )
 from ._core.conformance_corruptions import (
     CORRUPTION_CHECKS, check_corruption_batch, check_corruption_fields, check_corruption_monotone,
@@ -73,6 +76,7 @@ __all__ = [
     "check_loss",
     "check_loss_class_priors",
     "check_loss_integer_targets",
+    "check_loss_multilabel_targets",
     "check_loss_pickles",
     "check_loss_sample_weights",
     "check_loss_soft_targets",
@@ -271,8 +275,9 @@ def check_backbone(spec: Any, **options: Any) -> list[str]:
 def check_loss(spec: Any, **options: Any) -> list[str]:
     """Run the loss checks on one :class:`~sklearn_imgcls.plugin.specs.LossSpec` (or registered name).
 
-    Integer targets, then what the spec declares: ``soft_targets``,
-    ``sample_weights``, ``needs_class_priors``; and pickling. Returns the
+    Integer targets (a ``multilabel`` loss: a 0/1 label matrix instead),
+    then what the spec declares: ``soft_targets``, ``sample_weights``,
+    ``needs_class_priors``; and pickling. Returns the
     checks run, raises :class:`PluginCheckError`.
     """
     return _checkkind_of("loss", spec, options)

@@ -78,12 +78,12 @@ class TransferClassifier(ImageClassifier):
         ``early_stopping``, ``scoring``, ``augment``, ``sampler``, ``tta``,
         ``adversarial``, ``device``, ``precision``, ``channels_last``,
         ``compile``, ``num_workers``, ``num_threads``, ``random_state``, ``verbose``,
-        ``callbacks``, ``accelerator``.
+        ``callbacks``, ``accelerator``, ``threshold``, ``log``.
 
     Attributes
     ----------
-    classes_, n_features_in_, image_shape_, net_, history_
-        As :class:`~sklearn_imgcls.CNNClassifier`.
+    classes_, multilabel_, n_features_in_, image_shape_, net_, history_
+        As :class:`~sklearn_imgcls.CNNClassifier` (multi-label ``y`` works as there).
     backbone_, backbone_params_, max_epochs_, batch_size_, lr_, lr_schedule_, augment_
         The values trained with (here the parameters themselves: no preset
         fills them), as in :class:`~sklearn_imgcls.CNNClassifier`.
@@ -138,6 +138,8 @@ class TransferClassifier(ImageClassifier):
         verbose: int = 0,
         callbacks: list | None = None,
         accelerator: Any = None,
+        threshold: float = 0.5,
+        log: str | list | None = None,
     ) -> None:
         self.backbone = backbone
         self.weights = weights
@@ -174,6 +176,8 @@ class TransferClassifier(ImageClassifier):
         self.verbose = verbose
         self.callbacks = callbacks
         self.accelerator = accelerator
+        self.threshold = threshold
+        self.log = log
 
     def _validate_extra_params(self) -> None:
         get_registry().get("backbone", self.backbone)

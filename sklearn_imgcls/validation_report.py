@@ -20,6 +20,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .metrics_multilabel import label_names, labels_to_indicator, looks_multilabel
+
 __all__ = ["ValidationReport", "validate"]
 
 
@@ -176,6 +178,18 @@ def _features(X: Any, image_shape: Any, name: str = "X") -> dict:
     return _array_features(X, image_shape)
 
 
+def _label_keys(y: Any) -> np.ndarray:
+    """``y`` as an array with one hashable entry per image: multi-label rows become tuples of their labels."""
+    if not looks_multilabel(y):
+        return np.asarray(y)
+    names = label_names(y)
+    rows = labels_to_indicator(y, names).astype(bool)
+    keys = np.empty(len(rows), dtype=object)
+    for i, row in enumerate(rows):
+        keys[i] = tuple(label for label, on in zip(names, row) if on)
+    return keys
+
+
 def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = None) -> ValidationReport:
     """Check a dataset (and optionally its test set) before training.
 
@@ -185,6 +199,8 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
         The training images, in any layout the estimators accept.
     y : array-like or None
         Labels, for class counts, imbalance and label conflicts among duplicates.
+        Multi-label targets (a 0/1 matrix or one list of labels per image)
+        count images per label; duplicates conflict when their label sets differ.
         A missing label (``None`` or NaN) is reported as a ``missing_label``
         issue, counted in ``summary["missing_labels"]`` and marks the image
         not usable; ``class_counts`` counts the labelled images.
@@ -211,6 +227,7 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
     n = len(train["ok"])
     if y is not None and len(y) != n:
         raise ValueError(f"X has {n} images but y has {len(y)} labels.")
+    multi = y is not None and looks_multilabel(y)
     rows: list[dict] = []
 
     def add(index, issue, detail, source="train", paths=train["paths"]):
@@ -225,7 +242,7 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
     usable = train["ok"] & train["finite"]
     for i in np.flatnonzero(usable & (train["spread"] <= 1e-6)):
         add(i, "constant", "every pixel has the same value")
-    labels = None if y is None else np.asarray(y)
+    labels = None if y is None else _label_keys(y)
     missing = np.zeros(n, dtype=bool) if labels is None else pd.isna(pd.Series(list(labels), dtype=object)).to_numpy()
     for i in np.flatnonzero(missing):
         add(i, "missing_label", "the label is None or NaN; label the image or leave it out")
@@ -277,7 +294,8 @@ def validate(X: Any, y: Any = None, *, X_test: Any = None, image_shape: Any = No
     if len(depths) > 1:
         summary["mixed_bit_depths"] = len(depths)
     if labels is not None:
-        counts = pd.Series(list(labels[~missing]), dtype=object).value_counts()
+        kept = list(labels[~missing])
+        counts = pd.Series([label for row in kept for label in row] if multi else kept, dtype=object).value_counts()
         summary["class_counts"] = {(k.item() if hasattr(k, "item") else k): int(v) for k, v in counts.items()}
         if missing.any():
             summary["missing_labels"] = int(missing.sum())

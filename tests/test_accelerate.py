@@ -25,13 +25,3 @@ def test_accelerated_fit_learns_predicts_and_pickles(digits_small, capsys):
     assert capsys.readouterr().out == ""  # verbose=0 stays silent
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X), atol=1e-6)
-
-
-def test_several_processes_refuse_a_validation_split(digits_small):
-    X, y = digits_small
-
-    class TwoProcesses:
-        num_processes, process_index, device_placement = 2, 0, True
-
-    with pytest.raises(ValueError, match="validation_fraction is not supported across several accelerate processes"):
-        CNNClassifier(image_shape=(1, 8, 8), max_epochs=1, validation_fraction=0.2, accelerator=TwoProcesses()).fit(X, y)

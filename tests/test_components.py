@@ -104,17 +104,6 @@ def test_registry_components_are_collected_once():
     np.testing.assert_array_equal(registry.names("sampler"), sorted(registry.names("sampler")))
 
 
-def test_iterator_shards_visit_disjoint_parts_that_cover_the_epoch():
-    X, y = torch.arange(23.0).view(23, 1, 1, 1), torch.arange(23)
-    seen = []
-    for rank in range(3):
-        it = BatchIterator(Dataset(X, y), batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(5),
-                           shard=(rank, 3))
-        seen.append(torch.cat([yb for _, yb in it]).tolist())
-    assert sorted(sum(seen, [])) == list(range(23))
-    assert all(not set(a) & set(b) for i, a in enumerate(seen) for b in seen[i + 1:])
-
-
 def test_one_resize_serves_the_network_and_the_upsampled_backbones():
     """ImageNetwork (antialiased, may shrink) and Upsampled (only enlarges) share resize_images."""
     import torch.nn.functional as F

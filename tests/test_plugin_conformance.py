@@ -22,11 +22,13 @@ from sklearn_imgcls.plugin import (
 from sklearn_imgcls.plugin.discovery import DEFAULT_PLUGINS
 from sklearn_imgcls.plugin.hookspecs import PluginDeprecationWarning
 from sklearn_imgcls.testing import (
+    check_loss,
     PluginCheckError, PluginCheckWarning, check_augmentation, check_augmentation_batch,
     check_augmentation_declares_mixing, check_augmentation_seeded, check_backbone, check_backbone_backward,
     check_backbone_declared_layers, check_backbone_native, check_backbone_output, check_backbone_pickles,
     check_backbone_seeded, check_backbone_weights, check_id, check_loss, check_loss_class_priors,
-    check_loss_integer_targets, check_loss_pickles, check_loss_sample_weights, check_loss_soft_targets, check_plugin,
+    check_loss_integer_targets, check_loss_multilabel_targets, check_loss_pickles, check_loss_sample_weights,
+    check_loss_soft_targets, check_plugin,
     check_corruption, check_corruption_batch, check_corruption_fields, check_corruption_monotone,
     check_corruption_seeded, check_corruption_severity_range, check_plugin_hooks, check_sampler, check_sampler_epoch, check_sampler_seeded, check_sampler_training_split,
     check_spec_fields, collect_plugin, parametrize_with_checks, plugin_checks,
@@ -588,3 +590,36 @@ def test_parametrize_with_checks_ids_name_plugin_kind_component_and_check():
     ids = [mark.kwargs["ids"](value) for pair in mark.args[1] for value in pair]
     assert "ToyPlugin:loss:toy_ce" in ids and "check_loss_sample_weights" in ids
     assert "check_backbone_output" not in ids  # select kept only toy_ce
+
+
+class MatrixOnlyBCE(nn.Module):
+    """A third party's multi-label loss: (N, k) 0/1 targets only, class_weight as each label's pos_weight."""
+
+    def __init__(self, class_weight=None):
+        super().__init__()
+        self.class_weight, self.reduction = class_weight, "mean"
+
+    def forward(self, logits, targets):
+        if targets.ndim != 2:
+            raise ValueError("expects an (N, k) 0/1 matrix")
+        per_label = nn.functional.binary_cross_entropy_with_logits(logits, targets.float(),
+                                                                   pos_weight=self.class_weight, reduction="none")
+        per_image = per_label.mean(dim=1)  # reduction='none': one value per image, as sample weights need
+        return per_image if self.reduction == "none" else per_image.mean()
+
+
+def test_a_multilabel_loss_is_checked_on_label_matrices_not_class_indices():
+    spec = loss(MatrixOnlyBCE, multilabel=True, sample_weights=True)
+    check_spec_fields(spec)
+    check_loss_multilabel_targets(spec)
+    check_loss_sample_weights(spec)  # reduction='none' on a 0/1 matrix: one value per image
+    ran = check_loss(spec)  # every check that applies to a multi-label loss, and only those
+    assert [r.split("-")[-1] for r in ran] == ["check_spec_fields", "check_loss_multilabel_targets",
+                                               "check_loss_sample_weights", "check_loss_pickles"], ran
+    # declared multilabel but it indexes class labels: the multi-label check names the fix
+    fails(check_loss_multilabel_targets, loss(HardOnlyPoly1, multilabel=True), "a 0/1 label matrix",
+          "declare multilabel=False")
+    fails(check_loss_multilabel_targets, loss(lambda class_weight=None: MatrixOnlyBCE(class_weight * 2
+          if class_weight is not None else None), multilabel=True), "class_weight=ones gives")
+    fails(check_spec_fields, loss(MatrixOnlyBCE, multilabel="yes"), "multilabel='yes' is not a bool")
+

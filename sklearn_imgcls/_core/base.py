@@ -29,18 +29,22 @@ from torch import nn
 
 from . import params as P
 from .preset_data import RESOLVED_PARAMS
-from .components import augmentation_chain, build_criterion, check_label_mixing, check_sample_weight_support, resolve_sampler
+from .components import (augmentation_chain, build_criterion, check_label_mixing, check_sample_weight_support,
+                         resolve_sampler, training_loss)
 from .data import ImageData, as_image_data, naming_invalid_files
 from .divergence import non_finite_output_message
 from .errors import NonFiniteOutputError
 from .inference import inference_batch_size, predicted_probabilities
 from .loader_workers import resolve_workers
+from .multilabel import check_threshold, indicator_over
+from .multilabel_fit import check_multilabel_settings
 from .net_factory import training_net
 from .network import PRECISIONS, ImageNetwork, module_device
 from ..plugin.registry import get_registry
 from .pretrained import input_statistics
 from .recipe import RECIPE_KEYS, ModelRecipe, registry_recipe
 from .resume import describe_training, restore_checkpoint
+from .run_logging import logging_callbacks
 from .schedules import LR_SCHEDULES
 from .targets import class_weight_tensor, encode_labels
 from .threads import torch_threads
@@ -90,8 +94,13 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like, sequence of file paths or of PIL images
             Images in any layout :mod:`sklearn_imgcls._core.data` accepts.
-        y : array-like of shape (n_samples,)
-            Class labels: integers or strings.
+        y : array-like of shape (n_samples,), or multi-label targets
+            Class labels: integers or strings. Multi-label targets (each image
+            any number of labels): an ``(n_samples, n_labels)`` 0/1 indicator
+            matrix (a DataFrame's column names become ``classes_``) or one
+            collection of labels per image (``[["cat"], ["cat", "dog"], []]``);
+            the network then has a sigmoid per label, and ``loss`` left at
+            ``"cross_entropy"`` trains with ``"binary_cross_entropy"``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each image in the loss (training and
             validation): each batch's loss is ``sum(w_i * l_i) / sum(w_i)``,
@@ -126,6 +135,7 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
                        frozen_parameters: list[str] | None = None) -> None:
         """Set the fitted attributes (from ``fit``, or from a loaded model file: then with its ``frozen_parameters``)."""
         self.classes_ = classes
+        self.multilabel_ = bool(getattr(net, "multilabel", False))  # the net knows: trained or loaded
         for name in RESOLVED_PARAMS:  # what was trained, presets resolved (read these, not the parameters)
             setattr(self, f"{name}_", self._param(name))
         self.image_shape_ = tuple(image_shape)
@@ -179,9 +189,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         settings = {**self._validate_params(), **setting_overrides}
         data = as_image_data(X, self.image_shape)
         classes, y_encoded = encode_labels(y, len(data), type(self).__name__)
+        multilabel = y_encoded.ndim == 2
+        settings["loss"] = training_loss(get_registry(), self.loss, multilabel)  # multi-label: BCE for the default
+        if multilabel:  # samplers and adversarial training have no multi-label meaning: refused by name
+            check_threshold(self.threshold, len(classes))
+            check_multilabel_settings(settings, self.sampler, self.scoring, len(classes))
         weights = P.check_sample_weight(sample_weight, len(data))
         if weights is not None:
-            check_sample_weight_support(get_registry(), self.loss)
+            check_sample_weight_support(get_registry(), settings["loss"])
         if weights is not None and settings["resampler"] is not None:
             raise ValueError(
                 f"sample_weight cannot be combined with sampler={self.sampler!r}: the images it synthesises "
@@ -206,12 +221,14 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         loss probed for soft targets) fail before the network is built.
         """
         class_weight = class_weight_tensor(self.class_weight, classes, y_encoded)
-        criterion = build_criterion(get_registry(), self.loss, class_weight, settings["loss_params"], y_encoded,
+        criterion = build_criterion(get_registry(), settings.get("loss", self.loss), class_weight,
+                                    settings["loss_params"], y_encoded,
                                     weighted=weighted, augment=settings["augment"])
         module, callbacks, net_params = self._build_network(data, len(classes), settings)
         module.set_compute(settings["precision"], settings["channels_last"], settings["compile"])
         return training_net(module, criterion, settings, seed, y_encoded, classes, user_callbacks=self.callbacks,
-                            extra_callbacks=callbacks, net_params=net_params, accelerator=self.accelerator)
+                            extra_callbacks=callbacks + logging_callbacks(self.log, self, settings), net_params=net_params,
+                            accelerator=self.accelerator)
 
     def _validate_params(self) -> dict[str, Any]:
         self._validate_extra_params()
@@ -277,6 +294,9 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Return class probabilities, one column per entry of ``classes_``.
 
+        Multi-label models give each label's independent (sigmoid)
+        probability: rows do not sum to 1.
+
         Parameters
         ----------
         X : array-like, sequence of file paths or of PIL images
@@ -293,23 +313,48 @@ class BaseImageClassifier(ClassifierMixin, BaseEstimator):
         batch_size = self._predict_batch_size(module_device(self.net_.module_))  # validates batch_size
         workers = resolve_workers(self._param("num_workers"))
         with torch_threads(getattr(self, "num_threads", None)):
-            probabilities = predicted_probabilities(self.net_.module_, data, views, batch_size, workers)
+            probabilities = predicted_probabilities(self.net_.module_, data, views, batch_size, workers,
+                                                    multilabel=self._multilabel())
         finite = np.isfinite(probabilities).all(axis=1)
         if not finite.all():
             raise NonFiniteOutputError(non_finite_output_message(np.flatnonzero(~finite), self.net_.module_, data))
         probabilities = probabilities.astype(np.float64)
+        if self._multilabel():
+            return probabilities  # independent per label
         return probabilities / probabilities.sum(axis=1, keepdims=True)  # exact in float64
+
+    def _multilabel(self) -> bool:
+        return bool(getattr(self, "multilabel_", False))
 
     def _predict_batch_size(self, device: torch.device | None = None) -> int:
         """Images per inference batch (see :func:`sklearn_imgcls._core.inference.inference_batch_size`)."""
         return inference_batch_size(P.check_int("batch_size", self._param("batch_size")), self.image_shape_, device)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Return the predicted class label of each image (labels as given to ``fit``)."""
+        """Return the predicted class label of each image (labels as given to ``fit``).
+
+        Multi-label models return the ``(n_samples, n_labels)`` 0/1 indicator
+        matrix (columns as ``classes_``): a label is set where its probability
+        is at least ``threshold`` (the current value; one float or one per label).
+        """
+        if self._multilabel():
+            threshold = check_threshold(getattr(self, "threshold", 0.5), len(self.classes_))
+            return (self.predict_proba(X) >= threshold).astype(np.int64)
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``(X, y)``; for a multi-label model subset accuracy (every label of an image right).
+
+        A multi-label ``y`` may be the indicator matrix or label collections
+        (binarised over ``classes_``).
+        """
+        if self._multilabel():
+            y = indicator_over(y, self.classes_, len(X) if hasattr(X, "__len__") else None)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        tags.classifier_tags.multi_label = True  # an indicator matrix or label collections as y
         return tags

@@ -33,19 +33,23 @@ import torch
 
 from ..plugin.registry import ComponentChain, Registry
 from ..plugin.specs import SAMPLER_STAGES, LossSpec
+from .multilabel import DEFAULT_MULTILABEL_LOSS, label_priors
 from .net import per_sample_criterion
 from .params import check_augment
 from .preset_data import AUGMENT_PRESETS
 
-__all__ = ["augmentation_chain", "build_criterion", "check_label_mixing", "check_sample_weight_support", "resolve_sampler"]
+__all__ = ["augmentation_chain", "build_criterion", "check_label_mixing", "check_sample_weight_support", "resolve_sampler",
+           "training_loss"]
 
 
 def _plugin(spec: Any) -> str:
     return f"plugin {spec.plugin!r}" if spec.plugin else "no plugin"
 
 
-def _losses_with(registry: Registry, field: str) -> str:
-    names = [name for name, spec in registry.specs("loss").items() if getattr(spec, field)]
+def _losses_with(registry: Registry, field: str, multilabel: bool = False) -> str:
+    """The losses declaring ``field``, of the same kind (multi-label or multi-class) as ``multilabel`` says."""
+    names = [name for name, spec in registry.specs("loss").items()
+             if getattr(spec, field) and (field == "multilabel" or getattr(spec, "multilabel", False) == multilabel)]
     return ", ".join(names) or "none installed"
 
 
@@ -60,7 +64,7 @@ def _refuse_mixing(registry: Registry, loss: str, spec: LossSpec, mixers: list[s
     return ValueError(
         f"The loss {loss!r} ({_plugin(spec)}) {reason}, but augment includes {listed}, which "
         f"mix{'es' if len(mixers) == 1 else ''} labels into (n_samples, n_classes) soft targets. Use a loss "
-        f"that declares soft_targets ({_losses_with(registry, 'soft_targets')}), or remove {listed} from augment."
+        f"that declares soft_targets ({_losses_with(registry, 'soft_targets', spec.multilabel)}), or remove {listed} from augment."
     )
 
 
@@ -91,8 +95,37 @@ def check_sample_weight_support(registry: Registry, loss: str) -> None:
         raise ValueError(
             f"sample_weight needs a loss that can weight samples, and the loss {loss!r} ({_plugin(spec)}) "
             f"does not declare sample_weights=True. Fit without sample_weight, or use one of: "
-            f"{_losses_with(registry, 'sample_weights')}."
+            f"{_losses_with(registry, 'sample_weights', spec.multilabel)}."
         )
+
+
+def training_loss(registry: Registry, loss: str, multilabel: bool) -> str:
+    """The loss a fit trains with: ``loss``, or for multi-label ``y`` left at ``"cross_entropy"``, ``binary_cross_entropy``.
+
+    Raises
+    ------
+    ValueError
+        For a multi-class loss with multi-label ``y`` (naming the losses that
+        declare ``multilabel=True``), or a multi-label loss with one label per
+        image.
+    """
+    spec = registry.get("loss", loss)
+    if multilabel and loss == "cross_entropy":
+        return DEFAULT_MULTILABEL_LOSS
+    if multilabel and not spec.multilabel:
+        raise ValueError(
+            f"y is multi-label (an indicator matrix or label collections), but the loss {loss!r} ({_plugin(spec)}) "
+            f"is a multi-class loss (softmax over classes). Use a multi-label loss: "
+            f"{_losses_with(registry, 'multilabel')} (loss='cross_entropy', the default, picks "
+            f"{DEFAULT_MULTILABEL_LOSS!r})."
+        )
+    if not multilabel and spec.multilabel:
+        raise ValueError(
+            f"The loss {loss!r} ({_plugin(spec)}) is a multi-label loss, but y gives one label per image. Pass y as "
+            "an (n_samples, n_labels) 0/1 indicator matrix or as label collections (e.g. [['cat'], ['cat', 'dog']]), "
+            "or use a multi-class loss such as 'cross_entropy'."
+        )
+    return loss
 
 
 def _takes_soft_targets(criterion: torch.nn.Module, n_classes: int) -> bool:
@@ -127,12 +160,13 @@ def build_criterion(
     loss : str
         The loss name.
     class_weight : torch.Tensor or None
-        One weight per class.
+        One weight per class (multi-label: the weight of each label's positives).
     loss_params : dict
         The user's build parameters (a ``class_priors`` entry overrides the
         training frequencies).
     y_encoded : numpy.ndarray
-        Encoded training labels: their class frequencies are the priors.
+        Encoded training labels: their class frequencies are the priors
+        (multi-label, a 2-D 0/1 matrix: each label's share of positives).
     weighted : bool
         Whether the fit is sample-weighted (the loss then returns one value
         per sample).
@@ -156,7 +190,8 @@ def build_criterion(
         )
     extra = {}
     if wants_priors and "class_priors" not in loss_params:
-        extra["class_priors"] = torch.as_tensor(np.bincount(y_encoded) / len(y_encoded), dtype=torch.float32)
+        extra["class_priors"] = (label_priors(y_encoded) if np.ndim(y_encoded) == 2  # each label's share of positives
+                                 else torch.as_tensor(np.bincount(y_encoded) / len(y_encoded), dtype=torch.float32))
     params = {**extra, **loss_params}
     criterion = registry.build("loss", loss, class_weight=class_weight, **params)
     mixers = _mixers(augment)

@@ -1,4 +1,4 @@
-"""Conformance checks for spec fields, losses, augmentations and samplers (see :mod:`sklearn_imgcls.testing`).
+"""Conformance checks for spec fields, losses and augmentations (see :mod:`sklearn_imgcls.testing`).
 
 The checks use tiny CPU tensors (6 samples, 4 classes; 4 images of 12x16
 pixels) and hold each component to what its spec declares in
@@ -20,19 +20,16 @@ from .conformance import CheckContext, conformance_check, require_common_fields,
 __all__ = [
     "AUGMENTATION_CHECKS",
     "LOSS_CHECKS",
-    "SAMPLER_CHECKS",
     "SPEC_CHECKS",
     "check_augmentation_batch",
     "check_augmentation_declares_mixing",
     "check_augmentation_seeded",
     "check_loss_class_priors",
     "check_loss_integer_targets",
+    "check_loss_multilabel_targets",
     "check_loss_pickles",
     "check_loss_sample_weights",
     "check_loss_soft_targets",
-    "check_sampler_epoch",
-    "check_sampler_seeded",
-    "check_sampler_training_split",
     "check_spec_fields",
 ]
 
@@ -48,7 +45,7 @@ def check_spec_fields(ctx: CheckContext) -> None:
                 "return BackboneSpec, LossSpec, AugmentationSpec or SamplerSpec instances from the hooks")
     require_common_fields(ctx, "my_resnet", "pass the factory function or class",
                           "listings and `sklearn-imgcls plugins` show it", "pass tags=('small',) rather than a list or string")
-    flags = {LossSpec: ("soft_targets", "needs_class_priors", "sample_weights"), AugmentationSpec: ("mixes_labels",)}
+    flags = {LossSpec: ("soft_targets", "needs_class_priors", "sample_weights", "multilabel"), AugmentationSpec: ("mixes_labels",)}
     for flag in flags.get(type(spec), ()):
         ctx.require(isinstance(getattr(spec, flag), bool), f"{flag}={getattr(spec, flag)!r} is not a bool",
                     f"declare {flag}=True or False")
@@ -130,7 +127,22 @@ def _grad_ok(ctx: CheckContext, out: Any, logits: Any, what: str) -> None:
                 "compute the loss from the logits without detaching them")
 
 
-@conformance_check("loss")
+def _single_label(spec: Any) -> bool:
+    return not getattr(spec, "multilabel", False)
+
+
+def _targets(spec: Any):
+    """The hard targets a loss trains on: class indices, or a 0/1 matrix for a multi-label loss."""
+    return _multi_hot() if getattr(spec, "multilabel", False) else _int_targets()
+
+
+def _multi_hot():
+    import torch
+
+    return (torch.rand(len(TARGETS), CLASSES, generator=seeded_generator(5)) < 0.5).float()
+
+
+@conformance_check("loss", applies=_single_label)
 def check_loss_integer_targets(ctx: CheckContext) -> None:
     """Integer targets give a finite scalar and gradients; class_weight of ones changes nothing."""
     import torch
@@ -146,7 +158,25 @@ def check_loss_integer_targets(ctx: CheckContext) -> None:
                 "apply class_weight as per-class weights of a weighted mean (as nn.CrossEntropyLoss does)")
 
 
-@conformance_check("loss", applies=lambda spec: getattr(spec, "soft_targets", False))
+@conformance_check("loss", applies=lambda spec: getattr(spec, "multilabel", False))
+def check_loss_multilabel_targets(ctx: CheckContext) -> None:
+    """Declared multilabel: (N, k) 0/1 float targets give a finite scalar and gradients; class_weight of ones
+    (each label's positive weight) changes nothing."""
+    import torch
+
+    loss = _build_loss(ctx)
+    logits = _logits()
+    fix = "accept (N, num_labels) float 0/1 targets (one sigmoid per label), or declare multilabel=False"
+    out = _value(ctx, loss, logits, _multi_hot(), "a 0/1 label matrix", fix)
+    _grad_ok(ctx, out, logits, "a 0/1 label matrix")
+    weighted = _build_loss(ctx, class_weight=torch.ones(CLASSES))
+    same = _value(ctx, weighted, logits.detach(), _multi_hot(), "a 0/1 label matrix with class_weight=ones", fix)
+    ctx.require(torch.allclose(same, out.detach(), rtol=1e-5, atol=1e-6),
+                f"class_weight=ones gives {float(same):.6g}, without class_weight {float(out.detach()):.6g}",
+                "apply class_weight as each label's positive weight (as BCEWithLogitsLoss's pos_weight does)")
+
+
+@conformance_check("loss", applies=lambda spec: getattr(spec, "soft_targets", False) and _single_label(spec))
 def check_loss_soft_targets(ctx: CheckContext) -> None:
     """Declared soft_targets: one-hot targets equal integer targets; mixed ones are used, not argmaxed."""
     import torch
@@ -175,12 +205,13 @@ def check_loss_sample_weights(ctx: CheckContext) -> None:
 
     loss = _build_loss(ctx)
     logits = _logits().detach()
-    mean = _value(ctx, loss, logits, _int_targets(), "int64 class indices")
+    hard = "0/1 label matrix" if ctx.spec.multilabel else "int64 class indices"
+    mean = _value(ctx, loss, logits, _targets(ctx.spec), hard)
     ctx.require(hasattr(loss, "reduction"), "declares sample_weights but the built module has no `reduction`",
                 "add a reduction attribute honouring 'none', or declare sample_weights=False")
     loss.reduction = "none"
-    checks = [(_int_targets(), "int64 class indices")]
-    if ctx.spec.soft_targets:
+    checks = [(_targets(ctx.spec), hard)]
+    if ctx.spec.soft_targets and not ctx.spec.multilabel:
         checks.append((_one_hot(), "one-hot float targets"))
     for targets, what in checks:
         out = ctx.call(f"the loss with reduction='none' on {what}", loss, logits, targets)
@@ -216,11 +247,12 @@ def check_loss_pickles(ctx: CheckContext) -> None:
 
     loss = _build_loss(ctx)
     logits = _logits().detach()
-    expected = _value(ctx, loss, logits, _int_targets(), "int64 class indices")
+    targets = _targets(ctx.spec)
+    expected = _value(ctx, loss, logits, targets, "0/1 label matrix" if ctx.spec.multilabel else "int64 class indices")
     for how, clone in (("pickle", lambda m: pickle.loads(pickle.dumps(m))), ("copy.deepcopy", copy.deepcopy)):
         copied = ctx.call(f"{how} of the built loss", clone, loss,
                           fix="keep lambdas and local functions out of the module; use module-level code")
-        ctx.require(torch.allclose(copied(logits, _int_targets()), expected),
+        ctx.require(torch.allclose(copied(logits, targets), expected),
                     f"the loss gives another value after {how}", "keep all state in attributes or buffers")
 
 
@@ -306,83 +338,7 @@ def check_augmentation_declares_mixing(ctx: CheckContext) -> None:
                 f"declare AugmentationSpec(..., mixes_labels={bool(attribute)!r})")
 
 
-# -- samplers ---------------------------------------------------------------------------------------
-
-def _labels():
-    import torch
-
-    return torch.tensor([0] * 20 + [1] * 12 + [2] * 8, dtype=torch.int64)
-
-
-def _build_sampler(ctx: CheckContext):
-    return ctx.call("build()", ctx.spec.build, fix="build(**params) must work with the default params")
-
-
-@conformance_check("sampler", applies=lambda spec: getattr(spec, "stage", "epoch") == "epoch")
-def check_sampler_epoch(ctx: CheckContext) -> None:
-    """stage="epoch": ``sample(y, generator)`` returns a non-empty 1-D int64 tensor of indices into y."""
-    import torch
-
-    sample = _build_sampler(ctx)
-    ctx.require(callable(sample) or not hasattr(sample, "fit_resample"),
-                "build() returned an object with fit_resample, but the spec declares stage='epoch'",
-                "declare SamplerSpec(..., stage='training_split')")
-    ctx.require(callable(sample), f"build() returned {type(sample).__name__}, not a callable",
-                "return sample(y, generator), or declare stage='training_split' for a fit_resample object")
-    y = _labels()
-    idx = ctx.call("sample(y, generator)", sample, y, seeded_generator(0))
-    ctx.require(isinstance(idx, torch.Tensor) and idx.ndim == 1 and idx.dtype == torch.int64,
-                f"sample(y, generator) returned {type(idx).__name__} {getattr(idx, 'dtype', '')} "
-                f"{tuple(getattr(idx, 'shape', ()))}", "return a 1-D torch.int64 tensor of indices")
-    ctx.require(len(idx) > 0 and int(idx.min()) >= 0 and int(idx.max()) < len(y),
-                f"sample(y, generator) returned indices outside [0, {len(y)}) (or none)",
-                "return positions into y, e.g. from torch.nonzero(y == c)")
-
-
-@conformance_check("sampler", applies=lambda spec: getattr(spec, "stage", "epoch") == "epoch")
-def check_sampler_seeded(ctx: CheckContext) -> None:
-    """stage="epoch": generators with the same seed give the same indices, whatever torch's global seed."""
-    import torch
-
-    results = []
-    for global_seed in (11, 12):
-        sample = _build_sampler(ctx)
-        torch.manual_seed(global_seed)
-        results.append(ctx.call("sample(y, generator)", sample, _labels(), seeded_generator(42)))
-    ctx.require(torch.equal(results[0], results[1]),
-                "the same generator seed gave different indices (it draws from torch's global random state?)",
-                "draw every random number from the generator argument")
-
-
-@conformance_check("sampler", applies=lambda spec: getattr(spec, "stage", "epoch") == "training_split")
-def check_sampler_training_split(ctx: CheckContext) -> None:
-    """stage="training_split": ``fit_resample(X, y)`` returns matching rows and known labels, repeatably."""
-    import numpy as np
-
-    sampler = _build_sampler(ctx)
-    ctx.require(callable(getattr(sampler, "fit_resample", None)),
-                f"build() returned {type(sampler).__name__} without fit_resample(X, y)",
-                "return an imbalanced-learn style object, or declare stage='epoch' for sample(y, generator)")
-    y = _labels().numpy()
-    X = np.random.default_rng(0).random((len(y), 12)).astype(np.float32)
-    results = []
-    for _ in range(2):
-        if hasattr(sampler, "get_params") and "random_state" in sampler.get_params():
-            sampler.set_params(random_state=0)  # the estimator passes its own seed the same way
-        results.append(ctx.call("fit_resample(X, y)", sampler.fit_resample, X, y))
-    X_new, y_new = (np.asarray(a) for a in results[0])
-    ctx.require(X_new.ndim == 2 and X_new.shape[1] == X.shape[1] and len(X_new) == len(y_new) > 0,
-                f"fit_resample returned X {X_new.shape} and y {y_new.shape} for X {X.shape}",
-                "return (X_resampled, y_resampled) with the same columns and one label per row")
-    ctx.require(set(np.unique(y_new)) <= set(np.unique(y)), "fit_resample returned labels not in y",
-                "only resample the classes it is given")
-    ctx.require(all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(results[0], results[1])),
-                "two fit_resample runs with random_state=0 differ",
-                "expose random_state in get_params/set_params and use it")
-
-
 SPEC_CHECKS = (check_spec_fields,)
-LOSS_CHECKS = (check_loss_integer_targets, check_loss_soft_targets, check_loss_sample_weights,
+LOSS_CHECKS = (check_loss_integer_targets, check_loss_multilabel_targets, check_loss_soft_targets, check_loss_sample_weights,
                check_loss_class_priors, check_loss_pickles)
 AUGMENTATION_CHECKS = (check_augmentation_batch, check_augmentation_seeded, check_augmentation_declares_mixing)
-SAMPLER_CHECKS = (check_sampler_epoch, check_sampler_seeded, check_sampler_training_split)

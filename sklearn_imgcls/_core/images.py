@@ -76,6 +76,8 @@ class ImageReadError(ValueError):
                 path, reason = ast.literal_eval(found[-1].group(1)), found[-1].group(2)
             else:
                 path, reason = None, str(path)
+        if path is not None and not isinstance(path, (str, os.PathLike)):  # a file object (an upload)
+            path = getattr(path, "name", "<in-memory image>")
         path = None if path is None else str(os.fspath(path))  # a plain str, never np.str_('...')
         self.path, self.reason = path, reason
         super().__init__(f"Cannot read image file {path!r}: {reason}" if path is not None else reason)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .data import ImageData
+from .multilabel import label_probabilities
 from .net import class_probabilities
 from .network import module_device
 from .tta import test_time_views
@@ -88,17 +89,23 @@ def map_batches(
 
 
 def predicted_probabilities(
-    module: nn.Module, data: ImageData, views: Sequence[str], batch_size: int, workers: int = 0
+    module: nn.Module, data: ImageData, views: Sequence[str], batch_size: int, workers: int = 0,
+    multilabel: bool = False,
 ) -> np.ndarray:
     """Softmax outputs summed over the image and its test-time ``views`` (float32, unnormalised).
 
     The caller divides by the row sums (in float64) to average the views.
+    With ``multilabel``: each label's sigmoid, averaged over the views (rows
+    do not sum to 1).
     """
+    nonlinearity = label_probabilities if multilabel else class_probabilities
 
     def step(batch: torch.Tensor) -> torch.Tensor:
-        summed = class_probabilities(module(batch).float())
+        summed = nonlinearity(module(batch).float())
+        count = 1
         for view in test_time_views(batch, views):
-            summed += class_probabilities(module(view).float())
-        return summed
+            summed += nonlinearity(module(view).float())
+            count += 1
+        return summed / count if multilabel else summed
 
     return map_batches(module, data, step, batch_size, workers)

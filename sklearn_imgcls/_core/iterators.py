@@ -21,7 +21,7 @@ from ..plugin.registry import ComponentChain
 from .network import to_float_images
 from .loader_workers import make_loader
 
-__all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors", "with_images"]
+__all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors", "shard_batches", "with_images"]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -68,6 +68,43 @@ def _targets(dataset) -> torch.Tensor:
         return torch.stack([torch.as_tensor(dataset[i][1]) for i in range(len(dataset))])
     y = torch.as_tensor(y)
     return y if indices is None else y[indices]
+
+
+def shard_batches(order: torch.Tensor, batch_size: int, shard: tuple[int, int]) -> list[torch.Tensor]:
+    """This process's batches of an epoch's ``order``, dealt out as Accelerate deals a prepared DataLoader's.
+
+    ``order`` (positions, the same on every process) is cut into batches of
+    ``batch_size``; :class:`accelerate.data_loader.BatchSamplerShard` (the
+    sharding ``accelerator.prepare`` gives a ``DataLoader``, without
+    ``split_batches``) gives process ``rank`` of ``world`` the batches
+    ``rank, rank + world, ...``, and fills the last round with samples from
+    the start of the order, so that every process takes the same number of
+    equally sized steps (DistributedDataParallel synchronises every step: a
+    process with one batch more would wait for the others forever). Gathered
+    in rank order, round by round, the batches are the epoch's order followed
+    by the padding.
+
+    Parameters
+    ----------
+    order : torch.Tensor
+        The epoch's sample positions.
+    batch_size : int
+        Samples per process and step.
+    shard : (int, int)
+        ``(rank, world_size)``.
+
+    Returns
+    -------
+    list of torch.Tensor
+        Position tensors, one per step of this process.
+    """
+    from accelerate.data_loader import BatchSamplerShard
+    from torch.utils.data import BatchSampler
+
+    rank, world = shard
+    batches = BatchSampler(order.tolist(), batch_size, drop_last=False)
+    shards = BatchSamplerShard(batches, num_processes=world, process_index=rank, split_batches=False, even_batches=True)
+    return [torch.as_tensor(batch, dtype=torch.long) for batch in shards]
 
 
 def _take(X: Any, index: Any) -> Any:
@@ -142,8 +179,11 @@ class BatchIterator:
     num_classes : int or None
         Number of classes, needed to one-hot encode targets for label mixing.
     shard : (int, int) or None
-        ``(rank, world_size)`` under several accelerate processes: each
-        process visits every ``world_size``-th sample of the epoch's order.
+        ``(rank, world_size)`` under several accelerate processes. The epoch's
+        order is cut into batches and dealt out as Accelerate deals a prepared
+        ``DataLoader``'s batches (:func:`shard_batches`): every process gets the
+        same number of equally sized batches, the last round padded with
+        samples from the start of the order.
     """
 
     def __init__(
@@ -170,7 +210,11 @@ class BatchIterator:
         self._tensors = in_memory_tensors(dataset)
 
     def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+        batches = -(-len(self.dataset) // self.batch_size)
+        if self.shard is None:
+            return batches
+        world = self.shard[1]
+        return -(-batches // world)  # rounds of ``world`` batches, the last one padded (see shard_batches)
 
     def _order(self, y: torch.Tensor | None, indices: torch.Tensor | None) -> torch.Tensor | None:
         if self.sampler is not None:
@@ -191,13 +235,13 @@ class BatchIterator:
         X, y, indices = self._tensors
         order = self._order(y, indices)
         if self.shard is not None:
-            rank, world = self.shard
-            if order is None:
-                order = torch.arange(len(images_of(X)))
-            order = order[rank::world]
-        n = len(images_of(X)) if order is None else len(order)
-        for start in range(0, n, self.batch_size):
-            index = slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+            batches = shard_batches(torch.arange(len(images_of(X))) if order is None else order,
+                                    self.batch_size, self.shard)
+        else:
+            n = len(images_of(X)) if order is None else len(order)
+            batches = (slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+                       for start in range(0, n, self.batch_size))
+        for index in batches:
             xb = _take(X, index)
             yb = None if y is None else y[index]
             yield self._augmented(xb, yb)
@@ -212,20 +256,28 @@ class BatchIterator:
         from .images import collate_images
 
         dataset = self.dataset
-        if self.shard is not None:
-            rank, world = self.shard
-            dataset = Subset(dataset, range(rank, len(dataset), world))
         sampler = None
         if self.sampler is not None:
             sampler = self.sampler(_targets(dataset), self.generator).tolist()
-        loader = make_loader(
-            dataset,
-            self.batch_size,
-            self.num_workers,
-            shuffle=self.shuffle and sampler is None,
-            sampler=sampler,
-            generator=self.generator,
-            collate_fn=collate_images,  # a batch mixing 8-bit and 16-bit files becomes float32
-        )
+        if self.shard is None:
+            loader = make_loader(
+                dataset,
+                self.batch_size,
+                self.num_workers,
+                shuffle=self.shuffle and sampler is None,
+                sampler=sampler,
+                generator=self.generator,
+                collate_fn=collate_images,  # a batch mixing 8-bit and 16-bit files becomes float32
+            )
+        else:  # the same order on every process (same seed), dealt out in batches as Accelerate does
+            if sampler is not None:
+                order = torch.as_tensor(sampler, dtype=torch.long)
+            elif self.shuffle:
+                order = torch.randperm(len(dataset), generator=self.generator)
+            else:
+                order = torch.arange(len(dataset))
+            batches = [batch.tolist() for batch in shard_batches(order, self.batch_size, self.shard)]
+            # (DataLoader takes batch_sampler only with its default batch_size=1)
+            loader = make_loader(dataset, 1, self.num_workers, batch_sampler=batches, collate_fn=collate_images)
         for xb, yb in loader:
             yield self._augmented(xb, yb)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["MAX_IMAGE_VALUES", "FieldError", "check_classes", "check_history", "check_image_shape_field",
+__all__ = ["MAX_IMAGE_VALUES", "FieldError", "check_classes", "check_history", "check_image_shape_field", "check_multilabel",
            "check_tensors", "checksum", "decode", "encode", "is_count", "is_size", "plain_history", "read_field"]
 
 #: the most values one image may have (3 x 6,688 x 6,688): load() runs one image through the network
@@ -87,8 +87,19 @@ def read_field(metadata: dict, key: str) -> Any:
     except (TypeError, ValueError, KeyError, RecursionError) as exc:
         raise FieldError(key, f"a malformed tuple or mapping ({type(exc).__name__})") from None
 
-def check_classes(info: Any) -> np.ndarray:
-    """The class labels of field ``classes``: at least 2, distinct, sorted, of a plain dtype."""
+def check_multilabel(value: Any) -> bool:
+    """Field ``multilabel``: whether the network has one sigmoid per label (a bool; files before it: absent)."""
+    if not isinstance(value, bool):
+        raise FieldError("multilabel", f"true or false is needed, not {value!r}")
+    return value
+
+
+def check_classes(info: Any, multilabel: bool = False) -> np.ndarray:
+    """The class labels of field ``classes``: at least 2, distinct, sorted, of a plain dtype.
+
+    Multi-label models keep their labels in the order of the indicator
+    matrix's columns (a DataFrame's, not necessarily sorted): distinct suffices.
+    """
     if not isinstance(info, dict) or set(info) != {"values", "dtype"}:
         raise FieldError("classes", "a JSON object with 'values' and 'dtype' is needed")
     values, name = info["values"], info["dtype"]
@@ -101,6 +112,10 @@ def check_classes(info: Any) -> np.ndarray:
     classes = np.asarray(values, dtype=dtype)
     if classes.ndim != 1 or classes.tolist() != values:
         raise FieldError("classes", f"the labels do not fit their dtype {name!r}")
+    if multilabel:
+        if len(set(values)) != len(values):
+            raise FieldError("classes", "the labels of a multi-label model must be distinct")
+        return classes
     try:
         ordered = np.array_equal(np.unique(classes), classes)
     except TypeError:

@@ -13,6 +13,7 @@ import collections
 import contextlib
 from typing import Any, Iterator, Mapping
 
+import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
@@ -74,6 +75,10 @@ class ImageNeuralNet(NeuralNetClassifier):
 
     Parameters
     ----------
+    multilabel : bool
+        The module has one logit per label of a multi-label target (its
+        ``predict`` gives the indicator matrix at 0.5; pass
+        ``predict_nonlinearity`` as the sigmoid).
     adversarial : dict or None
         Validated adversarial-training settings (``method``, ``eps``,
         ``steps``, ``norm``, ``fraction``): before each training step that
@@ -105,9 +110,21 @@ class ImageNeuralNet(NeuralNetClassifier):
     #: constructor arguments that hold the objects skorch keeps as ``module_`` / ``criterion_``
     _DEVICE_BOUND_ARGUMENTS = ("module", "criterion")
 
-    def __init__(self, *args: Any, adversarial: dict | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, adversarial: dict | None = None, multilabel: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.adversarial = adversarial
+        self.multilabel = multilabel
+
+    def predict(self, X: Any) -> Any:
+        """Class indices (argmax), or with ``multilabel`` the 0/1 indicator matrix at probability 0.5.
+
+        skorch's validation scores (``valid_acc``, the estimator's ``scoring``)
+        call this: for multi-label targets ``accuracy`` is then scikit-learn's
+        subset accuracy (every label of an image right) at threshold 0.5.
+        """
+        if not getattr(self, "multilabel", False):
+            return super().predict(X)
+        return (self.predict_proba(X) >= 0.5).astype(np.int64)
 
     def __getstate__(self) -> dict:
         with self._pickling_view() as original_attributes:

@@ -22,6 +22,7 @@ from torch import nn
 
 from .divergence import DivergenceGuard
 from .iterators import BatchIterator
+from .multilabel import label_probabilities
 from .net import ImageNeuralNet, class_probabilities
 from .resampling import ResampledSplit
 from .schedules import LRSchedule
@@ -88,7 +89,8 @@ def training_net(
     seed : int
         Seed of the validation split and of the shuffling generator.
     y_encoded : numpy.ndarray
-        Encoded training labels (stratification of the split).
+        Encoded training labels (stratification of the split); a 2-D 0/1
+        matrix makes a multi-label net (sigmoid outputs, unstratified split).
     classes : numpy.ndarray
         The class labels (their number sizes the iterators; resamplers see them).
     user_callbacks, extra_callbacks : list or None
@@ -99,9 +101,10 @@ def training_net(
         Train through skorch's Accelerate integration.
     """
     train_split = None
-    if settings["validation_fraction"]:
-        counts = np.bincount(y_encoded)
-        train_split = ValidSplit(settings["validation_fraction"], stratified=bool(counts.min() >= 2), random_state=seed)
+    multilabel = np.ndim(y_encoded) == 2
+    if settings["validation_fraction"]:  # multi-label: a plain shuffled split (no stratification of label sets)
+        stratified = not multilabel and bool(np.bincount(y_encoded).min() >= 2)
+        train_split = ValidSplit(settings["validation_fraction"], stratified=stratified, random_state=seed)
     if settings["resampler"] is not None:
         train_split = ResampledSplit(settings["resampler"], train_split, seed, classes=classes)
     callbacks = _callbacks(settings, user_callbacks or [], extra_callbacks or [])
@@ -117,7 +120,8 @@ def training_net(
         callbacks=callbacks or None,
         device=settings["device"],
         classes=list(range(len(classes))),
-        predict_nonlinearity=class_probabilities,
+        predict_nonlinearity=label_probabilities if multilabel else class_probabilities,
+        multilabel=multilabel,
         iterator_train=BatchIterator,
         iterator_train__shuffle=True,
         iterator_train__generator=torch.Generator().manual_seed(seed),
@@ -141,20 +145,22 @@ def training_net(
     from .accelerated import accelerated_net_class
 
     processes = getattr(accelerator, "num_processes", 1)
-    if processes > 1 and settings["validation_fraction"]:
-        raise ValueError(
-            "validation_fraction is not supported across several accelerate processes (each would score "
-            "its own copy of the validation split); set validation_fraction=None for distributed runs."
-        )
     params.update(device=None, accelerator=accelerator)
-    if settings["verbose"] == 0:  # AccelerateMixin routes the epoch table to accelerator.print
+    if settings["verbose"] == 0:  # AccelerateMixin routes the epoch table to accelerator.print (main process)
         params["callbacks__print_log__sink"] = silent
     if processes > 1:
-        params["iterator_train__shard"] = (accelerator.process_index, processes)
+        # Our BatchIterator slices in-memory tensors and is not a DataLoader, so accelerator.prepare (which
+        # skorch's AccelerateMixin calls on it) passes it through unsharded; it deals its batches out itself
+        # with Accelerate's BatchSamplerShard (iterators.shard_batches), the sharding prepare() would apply.
+        # The validation split is the same on every process (seeded) and is scored once in total: each
+        # process predicts its share, AcceleratedImageNeuralNet gathers the predictions (accelerated.py).
+        shard = (accelerator.process_index, processes)
+        params.update(iterator_train__shard=shard, iterator_valid__shard=shard)
     return accelerated_net_class()(**params)
 
 
-def inference_net(module: nn.Module, n_classes: int, device: str, history: list | None = None) -> ImageNeuralNet:
+def inference_net(module: nn.Module, n_classes: int, device: str, history: list | None = None,
+                  multilabel: bool = False) -> ImageNeuralNet:
     """An initialised net around a trained ``module`` (in eval mode), e.g. one rebuilt from a model file.
 
     Parameters
@@ -167,9 +173,13 @@ def inference_net(module: nn.Module, n_classes: int, device: str, history: list 
         Where the net computes.
     history : list or None
         The training log to restore as ``net.history``.
+    multilabel : bool
+        The module has one logit per label (sigmoid outputs, binary cross-entropy for further training).
     """
-    net = ImageNeuralNet(module=module, criterion=nn.CrossEntropyLoss, device=str(device),
-                         classes=list(range(n_classes)), predict_nonlinearity=class_probabilities, train_split=None)
+    net = ImageNeuralNet(module=module, criterion=nn.BCEWithLogitsLoss if multilabel else nn.CrossEntropyLoss,
+                         device=str(device), classes=list(range(n_classes)), multilabel=multilabel,
+                         predict_nonlinearity=label_probabilities if multilabel else class_probabilities,
+                         train_split=None)
     net.initialize()
     net.module_.eval()
     net.history = History(history or [])

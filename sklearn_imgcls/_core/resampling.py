@@ -60,6 +60,11 @@ class ResampledSplit:
         return Dataset(torch.from_numpy(images), torch.from_numpy(y_new)), valid
 
     def _resample(self, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if labels.ndim != 1:
+            raise ValueError(
+                f"{type(self.resampler).__name__} resamples the classes of a 1-D y, but the labels have shape "
+                f"{labels.shape} (multi-label); use class_weight='balanced' instead of a sampler."
+            )
         params = self.resampler.get_params()
         if "random_state" in params:
             self.resampler.set_params(random_state=self.seed)

@@ -59,7 +59,7 @@ EPOCH_FOLDER = re.compile(r"^epoch-(\d+)$")
 #: estimator parameters that do not change what is trained (how fast, where, how verbosely, how long)
 _NOT_TRAINING = frozenset(
     {"max_epochs", "verbose", "callbacks", "num_workers", "num_threads", "device", "accelerator", "compile", "channels_last", "tta",
-     "random_state"}
+     "random_state", "threshold", "log"}
 )
 
 #: the net attribute where :func:`describe_training` leaves the fingerprint for the callback and the resume check
@@ -92,7 +92,8 @@ def training_fingerprint(estimator: Any, classes: Any, y_encoded: np.ndarray, im
     classes : array-like
         The sorted class labels.
     y_encoded : numpy.ndarray
-        The encoded labels of the training images, in order.
+        The encoded labels of the training images, in order (multi-label:
+        the 2-D 0/1 matrix, recorded with ``"multilabel": True``).
     image_shape : tuple of int
         ``(C, H, W)`` of the images.
 
@@ -103,10 +104,13 @@ def training_fingerprint(estimator: Any, classes: Any, y_encoded: np.ndarray, im
     """
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k not in _NOT_TRAINING}
     labels = np.ascontiguousarray(np.asarray(y_encoded, dtype=np.int64))
-    return _plain({"estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}", "params": params,
+    fingerprint = {"estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}", "params": params,
                    "classes": np.asarray(classes).tolist(), "n_images": int(len(labels)),
                    "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
-                   "image_shape": [int(s) for s in image_shape]})
+                   "image_shape": [int(s) for s in image_shape]}
+    if labels.ndim == 2:  # multi-label: the 0/1 matrix row by row (multi-class fingerprints stay as they were)
+        fingerprint["multilabel"] = True
+    return _plain(fingerprint)
 
 
 def describe_training(net: Any, estimator: Any, classes: Any, y_encoded: np.ndarray, image_shape: tuple) -> None:

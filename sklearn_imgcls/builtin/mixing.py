@@ -8,6 +8,10 @@ A label-mixing augmentation declares ``AugmentationSpec(mixes_labels=True)``
 and is called as ``mix(images, soft_targets, generator)``, returning
 ``(images, soft_targets)``; the training iterator one-hot encodes the labels
 first, so mixup and cutmix can follow each other in one ``augment`` list.
+
+Multi-label targets arrive as ``(N, n_labels)`` 0/1 indicators and are mixed the
+same way, linearly: the result, in [0, 1] per label, is a soft target for the
+multi-label losses (``binary_cross_entropy``, ``binary_focal``).
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ class _LabelMixer:
         self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if targets.ndim != 2:
-            raise ValueError("mixup/cutmix need one-hot (N, n_classes) targets; the training iterator provides them.")
+            raise ValueError("mixup/cutmix need (N, n_classes) one-hot or (N, n_labels) indicator targets; the training "
+                             "iterator provides them.")
         if len(images) < 2 or float(torch.rand(1, generator=generator)) >= self.p:
             return images, targets
         partner = torch.randperm(len(images), generator=generator)

@@ -5,6 +5,10 @@ with the encoded training labels, returning in random order the indices that
 epoch visits; or it declares ``stage="training_split"`` and is an
 imbalanced-learn style object with ``fit_resample(X, y)``, applied once to
 the flattened in-memory training images before training (``smote``).
+
+All of them balance the classes of a 1-D ``y``; the estimators refuse them for
+multi-label targets (an image with several labels is in no single class), where
+``class_weight="balanced"`` weights each label's positives instead.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 def _balanced(per_class: Callable[[torch.Tensor], int], replacement: bool) -> Sample:
     def sample(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if y.ndim != 1:
+            raise ValueError(
+                f"Class-balanced sampling needs one class per image (a 1-D y), not labels of shape {tuple(y.shape)}; "
+                "for multi-label targets use class_weight='balanced' instead of a sampler."
+            )
         classes, counts = torch.unique(y, return_counts=True)
         target = per_class(counts)
         chosen = []

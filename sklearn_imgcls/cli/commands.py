@@ -12,45 +12,57 @@ JSON format (:mod:`sklearn_imgcls.cli.model_files`); pickles only with
 from __future__ import annotations
 
 import os
-import sys
 from typing import Sequence
 
-import numpy as np
 
 from .._core.labels import plain
-from .inputs import expand_images, invalid_paths, load_data, load_model, parse_params
-from .train_commands import INTERRUPTED, checkpoint_callback, fit_threads, train_command, tune_command
+from .inputs import expand_images, load_data, load_model, parse_params, warn
+from .labels_out import add_predictions, print_metrics
+from .run_logs import log_evaluation
+from .train_commands import INTERRUPTED, checkpoint_callback, dask_client, fit_threads, train_command, tune_command
 
 __all__ = ["INTERRUPTED", "checkpoint_callback", "compare_command", "evaluate_command", "export_command",
            "fit_threads", "parse_params", "predict_command", "train_command", "tune_command", "validate_command"]
 
 
 def predict_command(model: str, images: Sequence[str], proba: bool = False, out=None,
-                    allow_pickle: bool = False, skip_invalid: bool = False) -> int:
-    """Print ``path,prediction`` (and one probability column per class) as CSV.
+                    allow_pickle: bool = False, skip_invalid: bool = False, backend: str = "local",
+                    scheduler: str | None = None, chunk_size: int = 1024) -> int:
+    """Write ``path,prediction`` (and one probability column per class) as CSV on stdout, or to ``out``.
 
+    ``images``: files, folders, CSV/parquet tables with a ``path`` column.
+    Streamed in chunks of ``chunk_size`` files by
+    :func:`~sklearn_imgcls.batch_predict.predict_files` (``out`` a ``.csv`` or
+    ``.parquet`` file written as it goes), here or (``backend="dask"``) on
+    the workers of ``scheduler``'s cluster or of a local 2-worker one.
     Unreadable image files stop the command, all named at once; with
     ``skip_invalid`` they are left out of the table and listed on stderr.
     """
+    import contextlib
+
     import pandas as pd
 
+    from ..batch_predict import output_format, predict_files
+
+    output_format(out)  # refuse a bad --out before loading anything
     estimator = load_model(model, allow_pickle)
-    paths = expand_images(images)
-    bad = invalid_paths(paths, skip_invalid)
-    paths = [p for p in paths if p not in bad]
-    table = pd.DataFrame({"path": paths})
-    probabilities = estimator.predict_proba(paths)
-    table["prediction"] = estimator.classes_[probabilities.argmax(axis=1)]
-    if proba:
-        for i, label in enumerate(estimator.classes_):
-            table[f"proba_{label}"] = np.round(probabilities[:, i], 6)
-    table.to_csv(out or sys.stdout, index=False)
+
+    def rows(paths, probabilities):  # one chunk's rows; multi-label: the labels joined by ';'
+        return add_predictions(pd.DataFrame({"path": paths}), estimator, probabilities, proba)
+
+    cluster = dask_client(scheduler) if backend == "dask" else contextlib.nullcontext()
+    with cluster as client:
+        run = predict_files(estimator, images, out, chunk_size=chunk_size, rows=rows, client=client,
+                            skip_invalid=skip_invalid)
+    if run.invalid:
+        warn(f"skipped {len(run.invalid)} unreadable image file(s): "
+             + ", ".join(f"{path!r} ({reason.rstrip('.')})" for path, reason in run.invalid[:50]))
     return 0
 
 
 def evaluate_command(model: str, data: str, report: str | None = None, allow_pickle: bool = False,
                      skip_invalid: bool = False, corruptions: str | Sequence[str] | None = None,
-                     severities: Sequence[int] = (1, 2, 3, 4, 5)) -> int:
+                     severities: Sequence[int] = (1, 2, 3, 4, 5), log: Sequence[str] = ()) -> int:
     """Print the main metrics of ``model`` on ``data``; with ``report`` write the HTML report too.
 
     With ``corruptions`` (``"all"`` or names) also print the accuracy per
@@ -70,9 +82,7 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
     X, y, _ = load_data(data, skip_invalid)
     proba = estimator.predict_proba(X)
     metrics = evaluate(estimator, X, y, proba=proba)
-    for name in ("accuracy", "balanced_accuracy", "f1_macro", "log_loss", "roc_auc_ovr"):
-        print(f"{name:>18}: {metrics[name]:.4f}")
-    print(metrics["per_class"].round(3).to_string())
+    print_metrics(estimator, metrics)  # multi-label: subset accuracy, hamming loss, f1_samples, ... per label
     robustness = None
     if corruptions is not None:
         from ..corruption import corruption_report
@@ -85,6 +95,8 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
 
         index = write_report(estimator, X, y, report, proba=proba, corruptions=robustness)
         print(f"report written to {index}")
+    if log:  # --log: a run with the metrics and the report folder (sklearn_imgcls.cli.run_logs)
+        log_evaluation(log, model, data, metrics, report)
     return 0
 
 
@@ -127,16 +139,24 @@ def validate_command(data: str, test: str | None = None) -> int:
     return 1
 
 
-def compare_command(data: str, budget: float | None = None, cv: int = 3, seed: int = 0, report: str | None = None) -> int:
-    """Print the auto leaderboard for ``data``; with ``report`` also write its CSV, HTML and plot."""
+def compare_command(data: str, budget: float | None = None, cv: int = 3, seed: int = 0, report: str | None = None,
+                    backend: str = "local", scheduler: str | None = None) -> int:
+    """Print the auto leaderboard for ``data``; with ``report`` also write its CSV, HTML and plot.
+
+    ``backend="dask"`` runs the candidate x fold fits on the workers of
+    ``scheduler``'s Dask cluster, or of a local 2-worker one.
+    """
+    import contextlib
+
     import pandas as pd
 
     from ..datasets import load_dataset
     from ..select import leaderboard
 
     X, y, shape = load_dataset(data)
-    board = leaderboard(X, y, "auto", cv=cv, time_budget=budget, image_shape=shape,
-                        random_state=seed, refit=False, verbose=1)
+    with dask_client(scheduler) if backend == "dask" else contextlib.nullcontext():
+        board = leaderboard(X, y, "auto", cv=cv, time_budget=budget, image_shape=shape, random_state=seed,
+                            refit=False, verbose=1, backend="dask" if backend == "dask" else None)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(board.round(4).to_string(index=False))
     if report:

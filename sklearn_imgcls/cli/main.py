@@ -21,6 +21,7 @@ from ..plugin.discovery import PluginError
 from ..plugin.registry import DuplicateComponentError
 from ..presets import PRESETS
 from . import options as O
+from .serve_command import add_serve_parser, serve_command
 
 __all__ = ["EPILOG", "build_parser", "main", "one_line"]
 
@@ -38,11 +39,13 @@ examples:
   sklearn-imgcls validate photos/ --test test_photos/   exit 0: no issues, 1: issues listed
   sklearn-imgcls train photos/ --backbone bn_cnn --param max_epochs=20 --param augment='"light"' --out model.safetensors
   sklearn-imgcls predict model.safetensors new/*.png --proba --skip-invalid > predictions.csv
+  sklearn-imgcls predict model.safetensors big_folder/ --out predictions.parquet --backend dask --scheduler tcp://host:8786
   sklearn-imgcls evaluate model.safetensors test_photos/ --report report/ --threads 4
   sklearn-imgcls evaluate model.safetensors test_photos/ --corruptions gaussian_noise,rotate --severities 1,3,5
   sklearn-imgcls tune photos/ --grid grid.json --cv 3 --n-jobs 2 --backend dask --out best.safetensors
   sklearn-imgcls export model.safetensors --onnx model.onnx
   sklearn-imgcls compare digits --budget 120
+  sklearn-imgcls tune photos/ --grid grid.json --search halving --min-epochs 1 --max-epochs 9
   sklearn-imgcls compare photos/ --budget 600 --report out/   (photos/<class>/<image>)
   sklearn-imgcls plugins              list backbones, losses, augmentations, samplers
 
@@ -90,29 +93,42 @@ def build_parser() -> argparse.ArgumentParser:
     O.add_params(train)
     train.add_argument("--out", required=True, help="model file to write, e.g. model.safetensors (safe format)")
     O.add_quiet(train)
+    O.add_log(train, "the fit (parameters, per-epoch metrics) and the saved model file")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from OUT.checkpoint/ (same DATA and parameters)")
     _add_run_options(train, writes=True)
-    predict = sub.add_parser("predict", help="print predictions for images as CSV")
+    predict = sub.add_parser("predict", help="predict images; CSV on stdout, or streamed to a CSV/parquet file")
     O.add_model(predict)
-    predict.add_argument("images", nargs="+", help="image files or folders")
+    predict.add_argument("images", nargs="+", help="image files, folders, or CSV/parquet tables with a path column")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
+    predict.add_argument("--out", default=None, metavar="FILE",
+                         help="write FILE.csv or FILE.parquet as the files are predicted (default: CSV on stdout)")
+    predict.add_argument("--chunk-size", type=O.positive_int, default=1024, metavar="N",
+                         help="files predicted at a time, and per Dask task; memory grows with N only (default: 1024)")
+    O.add_cluster(predict)
     _add_run_options(predict)
     evaluate = sub.add_parser("evaluate", help="score a saved model on labelled DATA")
     O.add_model(evaluate)
     O.add_data(evaluate)
     O.add_report(evaluate, "the HTML report")
+    O.add_log(evaluate, "the metrics and the --report folder as a new run")
     O.add_corruptions(evaluate)
     _add_run_options(evaluate)
-    tune = sub.add_parser("tune", help="grid search with cross-validation (loky or Dask)")
+    tune = sub.add_parser("tune", help="grid or successive-halving search with cross-validation (loky or Dask)")
     O.add_data(tune)
     tune.add_argument("--grid", required=True, help="JSON or YAML file mapping parameters to lists of values")
     O.add_estimator(tune)
     O.add_params(tune)
     O.add_cv(tune)
     tune.add_argument("--n-jobs", type=int, default=None, help="parallel fits (default: 1)")
-    tune.add_argument("--backend", default="loky", choices=["loky", "dask"], help="joblib backend (default: loky)")
-    tune.add_argument("--scheduler", default=None, help="Dask scheduler address (default: a local 2-worker cluster)")
+    O.add_cluster(tune, "loky")
+    tune.add_argument("--search", default="grid", choices=["grid", "halving"],
+                      help="grid: every combination of --grid; halving: successive halving over epochs, every "
+                           "combination trains --min-epochs, the best third 3x as many, ... up to --max-epochs")
+    tune.add_argument("--min-epochs", type=O.positive_int, default=None, metavar="N",
+                      help="epochs of the first halving round")
+    tune.add_argument("--max-epochs", type=O.positive_int, default=None, metavar="N",
+                      help="epochs of the last halving round")
     O.add_seed(tune)
     tune.add_argument("--out", default=None, help="save the refitted best model here, e.g. best.safetensors")
     _add_run_options(tune, writes=True, skip_invalid=False)
@@ -129,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     O.add_cv(compare)
     O.add_seed(compare)
     O.add_report(compare, "leaderboard.csv, .html and .png")
+    O.add_cluster(compare)
     sub.add_parser("plugins", help="list installed components and their plugins")
+    add_serve_parser(sub)
     return parser
 
 
@@ -189,10 +207,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plugins":
         return _plugins()
+    if args.command == "serve":
+        return serve_command(args)
     from . import commands
 
     if args.command == "compare":
-        return commands.compare_command(args.data, args.budget, args.cv, args.seed, args.report)
+        return commands.compare_command(args.data, args.budget, args.cv, args.seed, args.report,
+                                        backend=args.backend, scheduler=args.scheduler)
     if args.command == "validate":
         return commands.validate_command(args.data, args.test)
     if args.command == "export":
@@ -204,17 +225,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         params = args.param + ([f'preset="{args.preset}"'] if args.preset else [])
         return commands.train_command(args.data, args.out, args.estimator, args.backbone, params, args.quiet,
-                                      args.resume, allow_pickle=args.allow_pickle, skip_invalid=args.skip_invalid)
+                                      args.resume, allow_pickle=args.allow_pickle, skip_invalid=args.skip_invalid,
+                                      log=args.log)
     if args.command == "predict":
-        return commands.predict_command(args.model, args.images, args.proba, allow_pickle=args.allow_pickle,
+        return commands.predict_command(args.model, args.images, args.proba, args.out, allow_pickle=args.allow_pickle,
+                                        backend=args.backend, scheduler=args.scheduler, chunk_size=args.chunk_size,
                                         skip_invalid=args.skip_invalid)
     if args.command == "evaluate":
         return commands.evaluate_command(args.model, args.data, args.report, allow_pickle=args.allow_pickle,
                                          skip_invalid=args.skip_invalid, corruptions=args.corruptions,
-                                         severities=args.severities)
+                                         severities=args.severities, log=args.log)
     return commands.tune_command(args.data, args.grid, args.estimator, args.param, args.cv, args.n_jobs,
                                  args.backend, args.scheduler, args.out, args.seed, threads=args.threads,
-                                 allow_pickle=args.allow_pickle)
+                                 allow_pickle=args.allow_pickle, search=args.search, min_epochs=args.min_epochs,
+                                 max_epochs=args.max_epochs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

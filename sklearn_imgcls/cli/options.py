@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 __all__ = ["DATA_HELP", "ESTIMATORS", "MODEL_HELP", "add_allow_pickle", "add_corruptions", "add_cv", "add_data",
-           "add_estimator", "add_model", "add_params", "add_quiet", "add_report", "add_seed", "add_skip_invalid",
-           "add_threads", "estimator_class", "name_list", "positive_int", "severity_list"]
+           "add_cluster", "add_estimator", "add_log", "add_model", "add_params", "add_quiet", "add_report", "add_seed", "add_skip_invalid",
+           "add_threads", "estimator_class", "log_spec", "name_list", "positive_int", "severity_list"]
 
 
 def _cnn() -> type:
@@ -142,6 +142,26 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
 
+def log_spec(text: str) -> str:
+    """argparse ``type``: one ``--log`` spec, checked (form, tracker installed) before any work."""
+    from .._core.trackers import parse_log
+
+    try:
+        parse_log(text)
+    except (ValueError, ImportError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_log(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--log SPEC`` (repeatable): log ``what`` to TensorBoard or MLflow (optional extras)."""
+    parser.add_argument("--log", action="append", default=[], metavar="SPEC", type=log_spec,
+                        help=f"log {what} (repeatable): tensorboard:DIR (a new subfolder of DIR per run), or "
+                             "mlflow:URI (sqlite:///mlflow.db, http://host:5000, a folder or file:///abs; "
+                             "end with #EXPERIMENT to name the experiment, default sklearn-imgcls); "
+                             "needs pip install 'sklearn-imgcls[tensorboard]' / '[mlflow]'")
+
+
 def add_report(parser: argparse.ArgumentParser, what: str) -> None:
     """``--report FOLDER``: where to write ``what``."""
     parser.add_argument("--report", default=None, metavar="FOLDER", help=f"folder to write {what} into")
@@ -155,3 +175,20 @@ def add_corruptions(parser: argparse.ArgumentParser) -> None:
                              "to --report")
     parser.add_argument("--severities", type=severity_list, default=(1, 2, 3, 4, 5), metavar="S,S,...",
                         help="corruption severities to measure with --corruptions (default: 1,2,3,4,5)")
+
+
+def add_cluster(parser: argparse.ArgumentParser, here: str = "local") -> None:
+    """``--backend {here,dask}`` and ``--scheduler ADDR``: run the work on this machine or on a Dask cluster.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    here : str
+        The name of the on-this-machine choice and the default (``"loky"`` for ``tune``, ``"local"`` elsewhere).
+    """
+    where = "joblib's loky processes" if here == "loky" else "this process"
+    parser.add_argument("--backend", default=here, choices=[here, "dask"],
+                        help=f"{here}: {where}; dask: the workers of a Dask cluster (default: {here})")
+    parser.add_argument("--scheduler", default=None, metavar="ADDR",
+                        help="Dask scheduler address, e.g. tcp://host:8786 (default with --backend dask: a local "
+                             "cluster of 2 single-threaded workers)")

@@ -171,11 +171,21 @@ class LossSpec(ComponentSpec):
         The built module has a ``reduction`` attribute that honours
         ``"none"`` (one loss per sample), so ``fit(sample_weight=...)`` can
         weight samples; losses that do not are refused with sample weights.
+    multilabel : bool
+        A multi-label loss (one independent sigmoid per label, e.g. binary
+        cross-entropy): ``targets`` are ``(N, num_labels)`` 0/1 (or, mixed,
+        in [0, 1]) float indicators, ``class_weight`` is None or the weight
+        of each label's positive images (``pos_weight``), and
+        ``class_priors`` (with ``needs_class_priors``) each label's share of
+        positive images. Only such losses train on multi-label ``y``, and
+        they are refused for one label per image. ``reduction="none"`` gives
+        one loss per image (the mean over its labels).
     """
 
     soft_targets: bool = False
     needs_class_priors: bool = False
     sample_weights: bool = False
+    multilabel: bool = False
 
 
 @dataclass(frozen=True)
