@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import plot_multilabel as ML
+from ._core.examples import display_images
 from .metrics import predictions
 
 __all__ = ["plot_augmentations", "plot_cam", "plot_class_distribution", "plot_confusion_matrix", "plot_history",
@@ -158,21 +159,7 @@ def plot_class_distribution(y: Any, y_test: Any = None):
     return fig
 
 
-def _display_images(estimator: Any, X: Any, indices: np.ndarray) -> np.ndarray:
-    from ._core.data import as_image_data
 
-    data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
-    if data.in_memory:
-        images = data.tensor[indices]
-    else:
-        from ._core.images import read_image, stack_images
-
-        images = stack_images([read_image(data.paths[i], data.image_shape) for i in indices])
-    images = images.float().numpy()
-    flat = images.reshape(len(images), -1)
-    low, high = flat.min(axis=1)[:, None, None, None], flat.max(axis=1)[:, None, None, None]
-    images = (images - low) / np.maximum(high - low, 1e-12)
-    return images.transpose(0, 2, 3, 1)  # NHWC in [0, 1]
 
 
 def _grid(n: int):
@@ -190,7 +177,7 @@ def plot_top_losses(estimator: Any, X: Any, y: Any, *, n: int = 9, proba=None):
     p_true = proba[np.arange(len(proba)), true_index]
     losses = -np.log(np.clip(p_true, 1e-12, 1.0))
     order = np.argsort(-losses)[: max(1, min(n, len(losses)))]
-    images = _display_images(estimator, X, order)
+    images = display_images(estimator, X, order)
     rows, cols = _grid(len(order))
     fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.9 * rows), squeeze=False)
     for ax in axes.ravel():
@@ -247,7 +234,7 @@ def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int =
     first = X[:n]  # arrays, lists and pandas Series all slice
     maps = grad_cam(estimator, first) if maps is None else np.asarray(maps)[:n]
     count = len(maps)
-    images = _display_images(estimator, first, np.arange(count))
+    images = display_images(estimator, first, np.arange(count))
     predicted, _ = predictions(estimator, first, None if proba is None else np.asarray(proba)[: len(first)])
     if y is not None:
         predicted = [f"{plain(t)} / {plain(p)}" for t, p in zip(y, predicted)]

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._core.examples import display_images
 from .metrics import predictions
 from .metrics_multilabel import (is_multilabel, label_indicator, label_names, labels_to_indicator,
                                  looks_multilabel)
@@ -179,18 +180,7 @@ def plot_label_distribution(y: Any, y_test: Any = None, *, labels: Any = None):
     return fig
 
 
-def _display_images(estimator: Any, X: Any, indices: np.ndarray) -> np.ndarray:
-    """Rows ``indices`` of ``X`` as NHWC floats in [0, 1], each stretched to its own range."""
-    from ._core.data import as_image_data
-    from ._core.images import read_image, stack_images
 
-    data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
-    images = data.tensor[indices] if data.in_memory else stack_images(
-        [read_image(data.paths[i], data.image_shape) for i in indices])
-    images = images.float().numpy()
-    flat = images.reshape(len(images), -1)
-    low, high = flat.min(axis=1)[:, None, None, None], flat.max(axis=1)[:, None, None, None]
-    return ((images - low) / np.maximum(high - low, 1e-12)).transpose(0, 2, 3, 1)
 
 
 def _show(ax: Any, image: np.ndarray) -> None:
@@ -204,7 +194,7 @@ def plot_label_top_losses(estimator: Any, X: Any, y: Any, *, n: int = 9, proba=N
     p = np.clip(proba, 1e-12, 1 - 1e-12)
     losses = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)).mean(axis=1)
     order = np.argsort(-losses, kind="stable")[: max(1, min(n, len(losses)))]
-    images = _display_images(estimator, X, order)
+    images = display_images(estimator, X, order)
     fig, axes = _panels(len(order), 5, 2.4, 3.3)
     for ax, image, i in zip(axes, images, order):
         _show(ax, image)
@@ -259,7 +249,7 @@ def plot_label_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n:
         pairs = _label_examples(None if y is None else label_indicator(estimator, y), y_pred, proba, n)
         rows = np.asarray([i for i, _ in pairs], dtype=np.int64)
         maps = grad_cam(estimator, take_rows(X, rows), target=[classes[j] for _, j in pairs])
-    images = _display_images(estimator, X, np.asarray([i for i, _ in pairs], dtype=np.int64))
+    images = display_images(estimator, X, np.asarray([i for i, _ in pairs], dtype=np.int64))
     fig, axes = _panels(len(pairs), 5, 2.2, 2.5)
     for ax, image, cam, (i, j) in zip(axes, images, maps, pairs):
         _show(ax, image)

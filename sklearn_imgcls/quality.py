@@ -17,6 +17,7 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from ._core.multilabel import refuse_multilabel
 from ._core.network import module_device
 from .validation_report import ValidationReport, validate
 
@@ -54,6 +55,9 @@ def find_label_issues(
         from cleanlab.filter import find_label_issues as cleanlab_find
     except ImportError:
         raise ImportError("find_label_issues needs cleanlab: pip install 'sklearn-imgcls[quality]'.") from None
+    refuse_multilabel(estimator, "find_label_issues", "It looks for images whose one class is wrong; for several "
+                      "labels per image use cleanlab.multilabel_classification.find_label_issues on out-of-fold "
+                      "probabilities (sklearn.model_selection.cross_val_predict(..., method='predict_proba')).", y)
     y = np.asarray(y)
     classes, encoded = np.unique(y, return_inverse=True)
     counts = np.bincount(encoded)

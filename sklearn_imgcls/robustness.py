@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._core.attacks import perturb, perturb_kl, pixel_bounds
 from ._core.introspection import final_estimator
+from ._core.multilabel import refuse_multilabel
 from ._core.network import float32_compute, module_device, to_float_images
 from .corruption import (
     CorruptionReport,
@@ -88,6 +89,8 @@ def _to_caller(adversarial: torch.Tensor, X: Any, scale: float) -> np.ndarray:
 
 def _attack(estimator: Any, X: Any, y: Any, eps: float, **options: Any) -> np.ndarray:
     check_is_fitted(estimator)
+    refuse_multilabel(estimator, "The adversarial attacks (fgsm, pgd, robustness_curve)", "They push one true class "
+                      "down; a multi-label model has no single class to attack.", y)
     from ._core.data import as_image_data
 
     if not isinstance(X, np.ndarray) and not hasattr(X, "to_numpy"):

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from ._core.attacks import pixel_bounds
 from ._core.data import as_image_data
 from ._core.introspection import final_estimator
+from ._core.multilabel import refuse_multilabel
 from ._core.network import to_float_images
 from .plugin.registry import get_registry
 
@@ -41,6 +42,9 @@ class EvaluationImages:
                             f"got {type(final).__name__}.")
         check_is_fitted(final, msg=f"This {type(final).__name__} is not fitted yet: call fit(X, y) before measuring "
                                    f"its robustness to corruptions.")
+        refuse_multilabel(final, "Accuracy under corruptions, shifts and rotations", "Score a multi-label model with "
+                          "sklearn_imgcls.metrics.evaluate on copies made by sklearn_imgcls.build_corruption(name)(images, "
+                          "severity, generator).", y)
         self.estimator = estimator
         array = X.to_numpy() if hasattr(X, "to_numpy") and getattr(X, "ndim", 1) == 2 else X
         if final is estimator:

@@ -247,6 +247,11 @@ def test_cli_evaluate_prints_the_table_and_adds_the_section(corruptions, model, 
     assert "accuracy" not in out  # refused before the metrics are computed and printed
     assert main(["evaluate", model_file, data, "--corruptions", "test_noise", "--severities", "9"]) == 2
     assert "out of range" in capsys.readouterr().err
+    assert main(["evaluate", model_file, data, "--severities", "1,3"]) == 2  # was silently ignored
+    assert "add --corruptions" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # --corruptions takes an optional value: it must not eat MODEL
+        main(["evaluate", "--corruptions", model_file, data])
+    assert info.value.code == 2 and "put --corruptions after MODEL and DATA" in capsys.readouterr().err
 
 
 def test_the_builtin_corruptions_are_the_default(fresh_registry, model, digits_small):

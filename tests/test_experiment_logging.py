@@ -151,3 +151,17 @@ def test_grid_search_on_two_processes_gives_one_run_per_fit(tmp_path):
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 2 and len({run.info.run_id for run in runs}) == 2
     assert all(run.info.status == "FINISHED" and run.data.metrics["epochs"] == 1 for run in runs)
+
+
+def test_only_the_main_process_of_several_logs(tmp_path):
+    """Under several Accelerate processes, rank 0 alone opens the run (one TensorBoard folder, not one per rank)."""
+    from sklearn_imgcls._core.run_logging import logging_callbacks
+
+    class Rank:
+        def __init__(self, main):
+            self.is_main_process, self.num_processes = main, 2
+
+    spec = f"tensorboard:{tmp_path / 'runs'}"
+    assert logging_callbacks(spec, CNNClassifier(log=spec, accelerator=Rank(False)), {}) == []
+    assert [name for name, _ in logging_callbacks(spec, CNNClassifier(log=spec, accelerator=Rank(True)), {})] == \
+        ["log_tensorboard"]

@@ -287,3 +287,24 @@ def test_a_plugin_declares_a_multilabel_loss_and_gets_each_labels_share_of_posit
     assert clf.multilabel_ and clf.predict(X[:2]).shape == (2, 3)
     with pytest.raises(ValueError, match="sample_weight needs a loss that can weight samples.*binary_cross_entropy"):
         small(loss="prior_bce").fit(X, Y, sample_weight=np.ones(len(X)))
+
+
+def test_single_label_measures_refuse_a_multilabel_model_by_name():
+    """Corruption accuracy, shift curves, attacks and label-issue search say why they refuse, and what to use."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_imgcls.corruption import corruption_report, shift_curve
+    from sklearn_imgcls.quality import find_label_issues
+    from sklearn_imgcls.robustness import fgsm
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:120] / 16, y[:120]
+    Y = np.stack([y % 2 == 0, y >= 5], axis=1).astype(int)
+    clf = CNNClassifier("simple_cnn", image_shape=(1, 8, 8), max_epochs=1, random_state=0).fit(X, Y)
+    for call, what in ((lambda: corruption_report(clf, X, Y, "gaussian_noise", (1,)), "under corruptions"),
+                       (lambda: shift_curve(clf, X, Y), "under corruptions, shifts"),
+                       (lambda: fgsm(clf, X, Y, 0.1), "adversarial attacks"),
+                       (lambda: find_label_issues(CNNClassifier(), X, Y), "multilabel_classification")):
+        with pytest.raises(ValueError, match=what) as info:
+            call()
+        assert "several labels per image" in str(info.value)

@@ -1,10 +1,12 @@
-"""Choosing which images a figure shows: a few of every class, right and wrong."""
+"""Choosing which images a figure shows (a few of every class, right and wrong), and how they are drawn."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["diverse_examples", "take_rows"]
+__all__ = ["display_images", "diverse_examples", "take_rows"]
 
 
 def diverse_examples(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -39,3 +41,18 @@ def take_rows(X, indices: np.ndarray):
     if isinstance(X, np.ndarray):
         return X[indices]
     return [X[i] for i in indices]
+
+
+def display_images(estimator: Any, X: Any, indices: np.ndarray) -> np.ndarray:
+    """Rows ``indices`` of ``X`` (arrays or files) as NHWC floats in [0, 1], each stretched to its own range."""
+    from .data import as_image_data
+    from .images import read_image, stack_images
+
+    data = as_image_data(X, fitted_shape=estimator.image_shape_, estimator_name=type(estimator).__name__)
+    images = data.tensor[indices] if data.in_memory else stack_images(
+        [read_image(data.paths[i], data.image_shape) for i in indices])
+    images = images.float().numpy()
+    flat = images.reshape(len(images), -1)
+    low, high = flat.min(axis=1)[:, None, None, None], flat.max(axis=1)[:, None, None, None]
+    return ((images - low) / np.maximum(high - low, 1e-12)).transpose(0, 2, 3, 1)
+

@@ -30,6 +30,7 @@ import torch
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.multiclass import type_of_target
 
+from .introspection import final_estimator
 from .labels import check_label_values, plain
 
 __all__ = ["DEFAULT_MULTILABEL_LOSS", "check_threshold", "indicator_over", "label_probabilities", "label_positive_weights",
@@ -243,3 +244,34 @@ def check_threshold(threshold: Any, n_labels: int) -> float | np.ndarray:
     if not np.all((values > 0) & (values < 1)):
         raise ValueError(f"every threshold must be in (0, 1), got {values.tolist()}.")
     return values
+
+
+def refuse_multilabel(estimator: Any, what: str, instead: str, y: Any = None) -> None:
+    """Raise when ``what`` (a single-label measure) meets a multi-label model, or multi-label ``y``.
+
+    Parameters
+    ----------
+    estimator : estimator or pipeline
+        Refused when its final step has ``multilabel_`` True.
+    what : str
+        What refuses, e.g. ``"corruption_report"``.
+    instead : str
+        What to use instead (one sentence).
+    y : array-like or None
+        Also refused when it is an indicator matrix or one collection of labels per image.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what``, why and ``instead``.
+    """
+    several = bool(getattr(final_estimator(estimator), "multilabel_", False))
+    if not several and y is not None:
+        try:
+            several = _items(y) is not None or type_of_target(y) == "multilabel-indicator"
+        except (TypeError, ValueError):
+            several = False
+    if several:
+        raise ValueError(f"{what}: single-label models and labels only (one class per image), and these are several "
+                         f"labels per image (multi-label). {instead}")
+

@@ -108,6 +108,8 @@ def training_net(
     if settings["resampler"] is not None:
         train_split = ResampledSplit(settings["resampler"], train_split, seed, classes=classes)
     callbacks = _callbacks(settings, user_callbacks or [], extra_callbacks or [])
+    if accelerator is not None and not getattr(accelerator, "is_main_process", True):
+        callbacks = [(name, cb) for name, cb in callbacks if name != "progress_bar"]  # one bar, the main process's
     optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
     params = dict(
         module=module,

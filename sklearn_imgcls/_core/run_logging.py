@@ -67,7 +67,8 @@ def logging_callbacks(log: Any, estimator: Any, settings: dict | None = None) ->
         A tracker is not installed (the message names the pip extra).
     """
     targets = parse_log(log)
-    if not targets:
+    accelerator = getattr(estimator, "accelerator", None)
+    if not targets or not getattr(accelerator, "is_main_process", True):  # several processes: one run, rank 0's
         return []
     params = {**estimator.get_params(deep=False), **resolved_settings(settings)}
     kind = type(estimator).__name__

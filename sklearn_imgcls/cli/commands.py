@@ -62,7 +62,7 @@ def predict_command(model: str, images: Sequence[str], proba: bool = False, out=
 
 def evaluate_command(model: str, data: str, report: str | None = None, allow_pickle: bool = False,
                      skip_invalid: bool = False, corruptions: str | Sequence[str] | None = None,
-                     severities: Sequence[int] = (1, 2, 3, 4, 5), log: Sequence[str] = ()) -> int:
+                     severities: Sequence[int] | None = None, log: Sequence[str] = ()) -> int:
     """Print the main metrics of ``model`` on ``data``; with ``report`` write the HTML report too.
 
     With ``corruptions`` (``"all"`` or names) also print the accuracy per
@@ -73,6 +73,10 @@ def evaluate_command(model: str, data: str, report: str | None = None, allow_pic
     from ..metrics import evaluate
 
     names = None
+    if severities is not None and corruptions is None:
+        raise ValueError("--severities sets the severities of --corruptions: add --corruptions (all installed) or "
+                         "--corruptions NAME,NAME, or drop --severities.")
+    severities = (1, 2, 3, 4, 5) if severities is None else severities
     if corruptions is not None:  # check names and severities before any work, not after the metrics
         from ..robustness_corruptions import check_severities, resolve_corruptions
 

@@ -3,8 +3,9 @@
 Subcommands: ``demo`` (train on scikit-learn's bundled digits and print a
 report), ``train``, ``predict``, ``evaluate``, ``tune`` (grid search on loky
 or Dask), ``export`` (ONNX), ``validate`` (dataset checks), ``compare``
-(cross-validated leaderboard of candidate models) and ``plugins`` (list
-installed components and where they come from). User errors, unreadable
+(cross-validated leaderboard of candidate models), ``serve`` (an HTTP API and
+web page for a saved model) and ``plugins`` (list installed components and
+where they come from). User errors, unreadable
 model files and disk problems end with exit code 2 and a one-line message.
 """
 
@@ -31,7 +32,7 @@ _NUMPY_REPR = re.compile(r"np\.(?:str_|bytes_|bool_?|u?int(?:8|16|32|64|c|p)?|fl
 _NUMPY_BOOL = re.compile(r"np\.(True|False)_")
 
 EPILOG = """DATA is 'digits', 'fashion-mnist', a folder with one subfolder per class, a CSV/parquet
-table with columns path,label, or an .npz with arrays X and y.
+table with columns path,label (a label cell 'a;b' makes it multi-label), or an .npz with arrays X and y.
 
 examples:
   sklearn-imgcls demo                 train on the digits images, print the report
@@ -47,14 +48,16 @@ examples:
   sklearn-imgcls compare digits --budget 120
   sklearn-imgcls tune photos/ --grid grid.json --search halving --min-epochs 1 --max-epochs 9
   sklearn-imgcls compare photos/ --budget 600 --report out/   (photos/<class>/<image>)
+  sklearn-imgcls train photos/ --out model.safetensors --log tensorboard:runs --log mlflow:sqlite:///mlflow.db
+  sklearn-imgcls serve model.safetensors --port 8000   HTTP API + page at http://127.0.0.1:8000/
   sklearn-imgcls plugins              list backbones, losses, augmentations, samplers
 
 model files: --out writes the safe format (safetensors + JSON; loading runs no code) whatever the
 name, except that a name ending in .joblib/.pkl/.pickle together with --allow-pickle writes a
 joblib pickle. predict/evaluate/export recognise the format by content and read a pickle only
 with --allow-pickle (a pickle can run any code when loaded).
-train/evaluate/predict decode every image first and stop naming all undecodable files;
---skip-invalid leaves them out instead (listed on stderr).
+train/evaluate decode every image first and stop naming all undecodable files (predict streams
+and names them all at the end); --skip-invalid leaves them out instead (listed on stderr).
 --threads N sets torch's thread count (default: torch's, all cores); results with the same
 random_state repeat exactly only at the same thread count. tune gives each parallel fit N // n-jobs.
 exit codes: 0 success, 1 validate found issues, 2 user error, unreadable model file or disk problem,

@@ -67,10 +67,17 @@ def positive_int(text: str) -> int:
 
 
 def name_list(text: str) -> list[str]:
-    """argparse ``type``: comma-separated names, e.g. ``gaussian_noise,jpeg`` (an argparse error when empty)."""
+    """argparse ``type``: comma-separated names, e.g. ``gaussian_noise,jpeg`` (an argparse error when empty, or
+    for a path: ``--corruptions`` takes an optional value, so before MODEL it would swallow the model's path)."""
+    import os
+
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    if os.path.exists(text) or os.sep in text or "." in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} looks like a file, not corruption names: put --corruptions after MODEL and DATA, or write "
+            f"--corruptions=all (or --corruptions=NAME,NAME) before them")
     return names
 
 
@@ -173,7 +180,7 @@ def add_corruptions(parser: argparse.ArgumentParser) -> None:
                         help="also measure accuracy under image corruptions and print the table: every installed "
                              "one, or the comma-separated NAMES (see `sklearn-imgcls plugins`); adds a section "
                              "to --report")
-    parser.add_argument("--severities", type=severity_list, default=(1, 2, 3, 4, 5), metavar="S,S,...",
+    parser.add_argument("--severities", type=severity_list, default=None, metavar="S,S,...",
                         help="corruption severities to measure with --corruptions (default: 1,2,3,4,5)")
 
 
