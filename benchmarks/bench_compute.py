@@ -8,9 +8,28 @@ times Adam training steps on random 28x28 uint8 batches through
 repeat, so machine noise hits all of them alike; the median images/s is
 reported, with the ratio to plain fp32.
 
+With ``--fit-vs-step`` it instead compares ``CNNClassifier.fit`` with the
+bare training step of the same network and numerics (issue #17), for the
+default recipe (with and without its augmentation) and the ``fast`` preset.
+Per repeat, in alternating order, it times one epoch's worth of images
+(``--n-images``, Fashion-MNIST when installed, else random) as:
+
+- ``step``: network forward + backward + Adam step on one pre-made uint8 batch;
+- ``step+aug``: the same, augmenting the batch as ``fit`` does every step;
+- ``loop``: a hand-written loop over the iterator ``fit`` uses (shuffled
+  batches sliced from the in-memory images, augmented) with the one-cycle
+  learning-rate schedule, without skorch;
+- ``fit``: ``CNNClassifier(max_epochs=2, validation_fraction=None).fit``,
+  images/s from the epochs' ``dur`` in ``history_`` (epoch 2; epoch 1, with
+  warm-up, reported apart).
+
+A first, discarded round warms every mode up. Medians over repeats are printed side by side with ``fit / step``. Add
+``--profile`` for the top cProfile items of one such fit.
+
 Usage::
 
     python benchmarks/bench_compute.py [--batch-size 128] [--steps 20] [--repeats 3] [--no-compile]
+    python benchmarks/bench_compute.py --fit-vs-step [--n-images 6000] [--repeats 5] [--threads N] [--profile]
 """
 
 from __future__ import annotations
@@ -20,11 +39,13 @@ import os
 import statistics
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
 from sklearn_imgcls import build_backbone
-from sklearn_imgcls._core.network import ImageNetwork, autocast_dtype
+from sklearn_imgcls._core.network import ImageNetwork, autocast_dtype, to_float_images
+from sklearn_imgcls.datasets import load_fashion_mnist
 from sklearn_imgcls.presets import PRESETS
 
 MODES = [("fp32", False, False), ("fp32", True, False), ("bf16", False, False), ("bf16", True, False)]
@@ -53,13 +74,118 @@ def images_per_second(network, optimizer, images, labels, steps: int) -> float:
     return steps * len(images) / (time.perf_counter() - began)
 
 
+def load_images(n: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first ``n`` Fashion-MNIST training images (uint8, 28x28), or random ones when it is not installed."""
+    try:
+        X, y, _, _ = load_fashion_mnist()
+        return X[:n], y[:n], "Fashion-MNIST"
+    except ValueError:
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n), "random"
+
+
+def recipes() -> list[tuple[str, dict, str, dict, list | None]]:
+    """(label, CNNClassifier arguments, backbone, backbone_params, augment items) of each compared recipe."""
+    accurate, fast = PRESETS["accurate"], PRESETS["fast"]
+    return [
+        ("default (bn_cnn, random_crop)", {}, accurate["backbone"], accurate["backbone_params"], accurate["augment"]),
+        ("default, augment=None", {"augment": None}, accurate["backbone"], accurate["backbone_params"], None),
+        ("fast preset (simple_cnn)", {"preset": "fast"}, fast["backbone"], fast["backbone_params"] or {}, fast["augment"]),
+    ]
+
+
+def train_seconds(network, optimizer, batches, scheduler=None) -> float:
+    """Seconds to train on ``batches`` (an iterable of ``(images, labels)``; producing them counts)."""
+    network.train()
+    began = time.perf_counter()
+    for images, labels in batches:
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(network(images), labels).backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    return time.perf_counter() - began
+
+
+def fit_vs_step(n_images: int, batch_size: int, repeats: int, profile: bool) -> None:
+    """Print ``fit``'s images/s beside the bare training step's, per recipe (see the module docstring)."""
+    from skorch.dataset import Dataset
+
+    from sklearn_imgcls import CNNClassifier
+    from sklearn_imgcls._core.iterators import BatchIterator, augment_batch
+    from sklearn_imgcls.plugin.registry import ComponentChain
+
+    X, y, source = load_images(n_images)
+    X_tensor, y_tensor = torch.from_numpy(X).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
+    steps = -(-len(X) // batch_size)
+    print(f"{len(X)} {source} images, batch {batch_size} ({steps} steps per epoch), precision 'auto' = "
+          f"{autocast_dtype('auto', 'cpu')}, channels_last; {repeats} repeats, modes interleaved; medians")
+    fixed = X_tensor[:batch_size].contiguous(), y_tensor[:batch_size].contiguous()
+    rows = []
+    for label, kwargs, backbone, params, augment_items in recipes():
+        augment = ComponentChain("augmentation", augment_items).build() if augment_items else None
+        generator = torch.Generator().manual_seed(0)
+
+        def augmented(batch, augment=augment, generator=generator):
+            return augment_batch(augment, to_float_images(batch[0]), batch[1], generator)
+
+        network, optimizer = make(backbone, params, "auto", True, False)
+        optimizer.param_groups[0]["lr"] = 2e-3
+        iterator = BatchIterator(Dataset(X_tensor, y_tensor), batch_size, shuffle=True, generator=generator,
+                                 augment=augment, num_classes=10)
+        seconds: dict[str, list[float]] = {"step": [], "step+aug": [], "loop": [], "fit": [], "fit epoch 1": []}
+        for repeat in range(repeats + 1):  # the first round warms every mode up and is discarded
+            if repeat == 1:
+                seconds = {mode: [] for mode in seconds}
+            seconds["step"].append(train_seconds(network, optimizer, [fixed] * steps))
+            if augment is not None:
+                seconds["step+aug"].append(train_seconds(network, optimizer, (augmented(fixed) for _ in range(steps))))
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps + 1)
+            seconds["loop"].append(train_seconds(network, optimizer, iterator, schedule))
+            clf = CNNClassifier(max_epochs=2, validation_fraction=None, random_state=0, verbose=0, **kwargs).fit(X, y)
+            seconds["fit epoch 1"].append(clf.history_[0]["dur"])
+            seconds["fit"].append(clf.history_[1]["dur"])
+        rate = {mode: len(X) / statistics.median(values) for mode, values in seconds.items() if values}
+        rows.append((label, rate))
+    print("| recipe | step | step+aug | loop (iterator + schedule) | fit (epoch 2) | fit (epoch 1) "
+          "| fit / step | fit / step+aug | fit / loop |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for label, rate in rows:
+        step_aug = rate.get("step+aug")
+        with_aug = (f"{step_aug:.0f}", f"{rate['fit'] / step_aug:.3f}") if step_aug else ("-", "-")
+        print(f"| {label} | {rate['step']:.0f} | {with_aug[0]} | {rate['loop']:.0f} | {rate['fit']:.0f} | "
+              f"{rate['fit epoch 1']:.0f} | {rate['fit'] / rate['step']:.3f} | {with_aug[1]} | "
+              f"{rate['fit'] / rate['loop']:.3f} |", flush=True)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        CNNClassifier(max_epochs=2, validation_fraction=None, random_state=0, verbose=0).fit(X, y)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--fit-vs-step", action="store_true", help="compare fit with the bare training step")
+    parser.add_argument("--n-images", type=int, default=6000, help="images per epoch (--fit-vs-step)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--profile", action="store_true", help="cProfile one fit of the default (--fit-vs-step)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.fit_vs_step:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        fit_vs_step(args.n_images, args.batch_size, args.repeats, args.profile)
+        print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores; "
           f"precision='auto' means {autocast_dtype('auto', 'cpu')} here; batch {args.batch_size}")
     generator = torch.Generator().manual_seed(0)

@@ -142,9 +142,11 @@ class CNNClassifier(ImageClassifier):
         Train through skorch's Hugging Face Accelerate integration (device
         placement, mixed precision, ``accelerate launch`` on several GPUs);
         ``device`` is then left to the accelerator.
-    threshold : float, default=0.5
-        Multi-label targets only: ``predict`` sets a label whose probability
-        is at least ``threshold`` (follows the current value after ``fit``).
+    threshold : float or array-like of float, default=0.5
+        Multi-label targets only (ignored for one label per image):
+        ``predict`` sets a label whose probability is at least ``threshold``,
+        one float in (0, 1) or one per label (follows the current value after
+        ``fit``).
     log : str, list of str or None, default=None
         Log each fit to experiment trackers through skorch's ``TensorBoard``
         and ``MlflowLogger`` callbacks: the parameters (and the values the

@@ -222,10 +222,11 @@ def plot_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n: int =
     beside successes (titles "true / pred"); without, the first ``n``.
     """
     plt = _pyplot()
-    from ._core.examples import diverse_examples, take_rows
+    from ._core.examples import check_maps, diverse_examples, take_rows
     from ._core.labels import plain
     from .explain import grad_cam
 
+    maps = check_maps(maps, "plot_cam")
     if y is not None:
         predicted_all, _ = predictions(estimator, X, proba)
         pick = diverse_examples(np.asarray(y), predicted_all, n)

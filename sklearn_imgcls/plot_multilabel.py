@@ -237,9 +237,10 @@ def plot_label_cam(estimator: Any, X: Any, maps: np.ndarray | None = None, *, n:
     label most confidently. ``maps`` given (one per image of ``X``) are shown
     on the first ``n`` images instead, titled with the predicted labels.
     """
-    from ._core.examples import take_rows
+    from ._core.examples import check_maps, take_rows
     from .explain import grad_cam
 
+    maps = check_maps(maps, "plot_cam")
     y_pred, proba = predictions(estimator, X, proba)
     classes = list(estimator.classes_)
     if maps is not None:

@@ -108,7 +108,24 @@ def test_bad_label_columns_end_with_one_line(tmp_path, capsys):
 
 
 def test_search_settings_split_and_score_multilabel_targets():
-    folds, scoring = search_settings([["a"], ["a", "b"], [], ["b"]], cv=2, seed=0)
+    folds, scoring, y = search_settings([["a"], ["a", "b"], [], ["b"]], cv=2, seed=0)
     assert type(folds).__name__ == "KFold" and "f1_score" in repr(scoring) and "samples" in repr(scoring)
-    folds, scoring = search_settings(np.array(["a", "b", "a", "b"]), cv=2, seed=0)
-    assert type(folds).__name__ == "StratifiedKFold" and scoring is None
+    assert list(y.columns) == ["a", "b"] and y.to_numpy().tolist() == [[1, 0], [1, 1], [0, 0], [0, 1]]
+    folds, scoring, y = search_settings(np.array(["a", "b", "a", "b"]), cv=2, seed=0)
+    assert type(folds).__name__ == "StratifiedKFold" and scoring is None and y.tolist() == ["a", "b", "a", "b"]
+
+
+def test_tune_scores_a_multilabel_table_and_saves_a_model_with_the_label_names(tmp_path, capsys):
+    """Was: every candidate scored NaN (the scorer got lists of labels), exit 0 and the first candidate saved."""
+    table, truth = write_table(tmp_path / "data", n=36)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"lr": [0.003, 0.01]}))
+    best = str(tmp_path / "best.safetensors")
+    assert main(["tune", table, "--grid", str(grid), "--cv", "2", "--param", 'preset="fast"', "--param",
+                 "max_epochs=2", "--out", best]) == 0
+    out = capsys.readouterr().out
+    assert "best score (f1_samples" in out and "nan" not in out.lower()
+    from sklearn_imgcls import load
+
+    model = load(best)
+    assert model.multilabel_ and sorted(model.classes_.tolist()) == sorted({label for row in truth for label in row})

@@ -308,3 +308,22 @@ def test_single_label_measures_refuse_a_multilabel_model_by_name():
         with pytest.raises(ValueError, match=what) as info:
             call()
         assert "several labels per image" in str(info.value)
+
+
+@pytest.mark.parametrize("values", [(-1, 1), (0, 5)])
+def test_a_two_valued_matrix_other_than_zero_one_is_refused(values):
+    """scikit-learn calls any two-valued 2-D target an indicator; fit trained on -1/1 as if it were 0/1."""
+    X = np.random.default_rng(0).random((12, 8, 8)).astype(np.float32)
+    Y = np.where(np.arange(24).reshape(12, 2) % 3 == 0, values[1], values[0])
+    with pytest.raises(ValueError, match=r"holds only 0 and 1.*\(Y > 0\)"):
+        CNNClassifier("simple_cnn", max_epochs=1).fit(X, Y)
+
+
+def test_plot_cam_with_labels_in_the_maps_position_says_to_pass_y_by_name():
+    from sklearn_imgcls.plot import plot_cam
+
+    X = np.random.default_rng(0).random((12, 8, 8)).astype(np.float32)
+    y = np.arange(12) % 2
+    clf = CNNClassifier("simple_cnn", max_epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match=r"third argument is maps.*y=labels"):
+        plot_cam(clf, X, y)

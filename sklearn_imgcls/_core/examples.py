@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["display_images", "diverse_examples", "take_rows"]
+__all__ = ["check_maps", "display_images", "diverse_examples", "take_rows"]
 
 
 def diverse_examples(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -55,4 +55,23 @@ def display_images(estimator: Any, X: Any, indices: np.ndarray) -> np.ndarray:
     flat = images.reshape(len(images), -1)
     low, high = flat.min(axis=1)[:, None, None, None], flat.max(axis=1)[:, None, None, None]
     return ((images - low) / np.maximum(high - low, 1e-12)).transpose(0, 2, 3, 1)
+
+
+def check_maps(maps: Any, function: str) -> np.ndarray | None:
+    """``maps`` as an ``(n, H, W)`` float array, or a TypeError saying that the third argument is not the labels.
+
+    ``plot_cam(clf, X, y)`` reads like the other figures' argument order but
+    passes the labels as ``maps``: the message names ``y=``.
+    """
+    if maps is None:
+        return None
+    try:
+        values = np.asarray(maps, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.ndim != 3:
+        raise TypeError(f"{function}'s third argument is maps, the (n, H, W) explanation maps of explain.grad_cam or "
+                        f"occlusion_sensitivity (got {type(maps).__name__} of shape {np.shape(maps) if values is not None else '?'}); "
+                        f"to pick the images by their true labels pass them by name: {function}(clf, X, y=labels).")
+    return values
 

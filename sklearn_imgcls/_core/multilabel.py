@@ -138,6 +138,12 @@ def multilabel_targets(y: Any, n_images: int) -> tuple[np.ndarray, np.ndarray] |
                 f"include {shown}). For multi-label targets give one 0/1 column per label; for one label per image "
                 "pass a 1-D y."
             )
+        found = np.unique(values)
+        if not np.isin(found, (0, 1)).all():  # scikit-learn calls any two-valued matrix an indicator (-1/1, 0/5)
+            raise ValueError(
+                f"y is a 2-D label matrix but holds {found[:6].tolist()}; a multi-label y holds only 0 and 1 (1: the "
+                "image carries the label). Map your values to 0/1 first, e.g. (Y > 0).astype(int)."
+            )
         if len(values) != n_images:
             raise ValueError(f"X holds {n_images} images but y has {len(values)} rows; they must match.")
         classes = columns if columns is not None else np.arange(values.shape[1])

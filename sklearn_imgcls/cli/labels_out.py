@@ -64,18 +64,26 @@ def print_metrics(estimator: Any, metrics: dict) -> None:
     print(metrics["per_label" if multilabel else "per_class"].round(3).to_string())
 
 
-def search_settings(y: Any, cv: int, seed: int) -> tuple[Any, Any]:
-    """``(folds, scoring)`` of a cross-validated search on ``y``.
+def search_settings(y: Any, cv: int, seed: int) -> tuple[Any, Any, Any]:
+    """``(folds, scoring, y)`` of a cross-validated search on ``y``.
 
     One label per image: stratified folds and the estimator's own score
     (accuracy). Several (a 0/1 matrix or label lists): shuffled
     :class:`~sklearn.model_selection.KFold` (scikit-learn cannot stratify
     them) and ``f1_samples`` (:func:`~sklearn_imgcls.metrics_multilabel.multilabel_f1_scorer`),
     since the default subset accuracy counts an image right only when every
-    one of its labels is.
+    one of its labels is. Label lists come back as a 0/1 DataFrame with one
+    column per label (scikit-learn's searches refuse lists of labels as a
+    "legacy multi-label representation"; the columns keep the label names).
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if looks_multilabel(y):
-        return KFold(cv, shuffle=True, random_state=seed), multilabel_f1_scorer()
-    return StratifiedKFold(cv, shuffle=True, random_state=seed), None
+        if not hasattr(y, "shape") or np.ndim(y) == 1:  # one list of labels per image
+            import pandas as pd
+            from sklearn.preprocessing import MultiLabelBinarizer
+
+            binarizer = MultiLabelBinarizer()
+            y = pd.DataFrame(binarizer.fit_transform(list(y)), columns=binarizer.classes_)
+        return KFold(cv, shuffle=True, random_state=seed), multilabel_f1_scorer(), y
+    return StratifiedKFold(cv, shuffle=True, random_state=seed), None, y

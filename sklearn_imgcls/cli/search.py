@@ -57,7 +57,7 @@ def make_search(search: str, estimator: Any, space: dict[str, list], cv: Any, n_
         if min_epochs is not None or max_epochs is not None:
             raise ValueError("--min-epochs/--max-epochs belong to --search halving; for a grid search put "
                              "max_epochs in the grid or in --param max_epochs=N.")
-        return GridSearchCV(estimator, space, cv=cv, n_jobs=n_jobs, scoring=scoring)
+        return GridSearchCV(estimator, space, cv=cv, n_jobs=n_jobs, scoring=scoring, error_score="raise")
     if min_epochs is None or max_epochs is None:
         raise ValueError("--search halving needs --min-epochs and --max-epochs, e.g. --min-epochs 1 --max-epochs 9 "
                          f"(each round trains the best 1/{HALVING_FACTOR} of the candidates {HALVING_FACTOR}x as long).")
@@ -71,4 +71,4 @@ def make_search(search: str, estimator: Any, space: dict[str, list], cv: Any, n_
 
     return HalvingRandomSearchCV(estimator, space, resource="max_epochs", min_resources=min_epochs,
                                  max_resources=max_epochs, factor=HALVING_FACTOR, n_candidates="exhaust",
-                                 cv=cv, n_jobs=n_jobs, random_state=seed, scoring=scoring)
+                                 cv=cv, n_jobs=n_jobs, random_state=seed, scoring=scoring, error_score="raise")

@@ -139,7 +139,7 @@ def tune_command(data: str, grid: str, kind: str = "cnn", params: Sequence[str] 
     if unknown:
         raise ValueError(f"The grid names unknown parameter(s) {unknown}; {type(estimator).__name__} takes "
                          f"{sorted(estimator.get_params())}.")
-    folds, scoring = search_settings(y, cv, seed)  # multi-label: shuffled KFold and f1_samples
+    folds, scoring, y = search_settings(y, cv, seed)  # multi-label: shuffled KFold, f1_samples, a 0/1 frame
     search = make_search(search, estimator, space, folds, n_jobs, seed, min_epochs, max_epochs, scoring)
     per_fit = fit_threads(threads, n_jobs)
     if backend == "dask":
