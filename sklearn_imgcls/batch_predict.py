@@ -144,7 +144,7 @@ def _table_paths(table: str, column: str) -> Iterator[str]:
         for path in frame[column].astype(str):
             if not path:
                 raise ValueError(f"{table} has an empty {column!r} entry; every row must name an image file.")
-            yield path if os.path.isabs(path) else os.path.join(base, path)
+            yield path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
 
 def prediction_table(estimator: Any, paths: Sequence[str], probabilities: np.ndarray, proba: bool = False):
@@ -314,6 +314,9 @@ def predict_files(
     from ._core.images import InvalidImagesError
 
     kind = output_format(out)  # a bad name is refused before any work
+    if client is not None and not hasattr(client, "submit"):
+        raise TypeError(f"client must be a dask.distributed.Client, e.g. Client('tcp://host:8786'), got "
+                        f"{type(client).__name__} {client!r}.")
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive whole number of files, got {chunk_size!r}.")
     estimator = _load(model)

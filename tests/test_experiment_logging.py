@@ -165,3 +165,20 @@ def test_only_the_main_process_of_several_logs(tmp_path):
     assert logging_callbacks(spec, CNNClassifier(log=spec, accelerator=Rank(False)), {}) == []
     assert [name for name, _ in logging_callbacks(spec, CNNClassifier(log=spec, accelerator=Rank(True)), {})] == \
         ["log_tensorboard"]
+
+
+def test_an_unreachable_mlflow_server_and_an_unwritable_folder_fail_fast_naming_log(tmp_path):
+    """Was: minutes of MLflow's retries before its own error; a raw FileNotFoundError for the folder."""
+    import time
+
+    X, y = load_digits(return_X_y=True)
+    began = time.perf_counter()
+    with pytest.raises(ValueError, match=r"MLflow tracking server at 'http://127.0.0.1:9' does not answer"):
+        CNNClassifier("simple_cnn", image_shape=(1, 8, 8), max_epochs=1, log="mlflow:http://127.0.0.1:9").fit(
+            X[:40], y[:40])
+    assert time.perf_counter() - began < 30
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError, match=r"log='tensorboard:.*cannot create the TensorBoard folder"):
+        CNNClassifier("simple_cnn", image_shape=(1, 8, 8), max_epochs=1, log=f"tensorboard:{blocker}").fit(
+            X[:40], y[:40])

@@ -112,3 +112,34 @@ def test_dask_backend_output_equals_local(photos, tmp_path, capsys):
     assert run.n_written == 30 and sorted(loads.values()) in ([0, 1], [1, 1])  # once per worker at most
     expected = pd.read_csv(local)[["path", "prediction"]]
     pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(sink.getvalue())), expected)
+
+
+def test_sigterm_and_ctrl_c_leave_no_half_written_output(tmp_path):
+    """SIGTERM (SLURM, Kubernetes, `timeout`) exits 143 after the clean-up Ctrl-C gets: no hidden partial file."""
+    import os
+    import subprocess
+
+    script = """
+import os, signal, sys
+from sklearn_imgcls._core.atomic import atomic_path
+from sklearn_imgcls.cli.main import _run, _terminate_cleanly, build_parser
+
+def stopped_midway(*args, **kwargs):
+    with atomic_path(sys.argv[1]) as temporary:
+        with open(temporary, "w") as out:
+            out.write("path,prediction\\n")
+        os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+
+sys.modules["sklearn_imgcls.cli.main"]._dispatch = stopped_midway  # the command, stopped while writing
+with _terminate_cleanly():
+    sys.exit(_run(build_parser().parse_args(["plugins"])))
+"""
+    for name, code in (("SIGTERM", 143), ("SIGINT", 130)):
+        out = tmp_path / f"{name}.csv"
+        done = subprocess.run([sys.executable, "-c", script, str(out), name], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == code, done.stderr
+        assert os.listdir(tmp_path) == [], os.listdir(tmp_path)  # neither the output nor its hidden partial
+        if name == "SIGINT":
+            assert done.stderr.strip().splitlines() == [
+                "sklearn-imgcls: interrupted (Ctrl-C); nothing was written under the output's name"]

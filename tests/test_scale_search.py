@@ -93,3 +93,22 @@ def test_tune_command_runs_successive_halving_and_refuses_bad_epoch_options(digi
     assert "at most --max-epochs" in capsys.readouterr().err
     assert main([*base, "--max-epochs", "2"]) == 2
     assert "belong to --search halving" in capsys.readouterr().err
+
+
+def test_tune_names_a_failed_candidate_in_one_line_and_refuses_when_all_fail(tmp_path, capsys):
+    """Was: scikit-learn's FitFailedWarning with full tracebacks, or its 'All the N fits failed' wall of text."""
+    X, y = load_digits(return_X_y=True)
+    data = str(tmp_path / "d.npz")
+    np.savez(data, X=(X[:300] / 16).reshape(-1, 1, 8, 8), y=y[:300])
+    grid = tmp_path / "grid.json"
+    common = ["--cv", "2", "--param", 'backbone="simple_cnn"', "--param", "max_epochs=2", "--param", 'preset="fast"']
+    grid.write_text(json.dumps({"lr": [0.003, 200.0]}))
+    assert main(["tune", data, "--grid", str(grid), *common]) == 0
+    out, err = capsys.readouterr()
+    notes = [line for line in err.splitlines() if "failed and scored NaN" in line]
+    assert len(notes) == 1 and "'lr': 200.0" in notes[0] and "TrainingDivergedError" in notes[0]
+    assert "Traceback" not in err and "best score" in out
+    grid.write_text(json.dumps({"lr": [200.0, 300.0]}))
+    assert main(["tune", data, "--grid", str(grid), *common]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "every candidate of the search failed (TrainingDivergedError" in err

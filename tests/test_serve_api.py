@@ -234,3 +234,12 @@ def test_the_command_refuses_a_pickle_without_allow_pickle(served, capsys):
     assert main(["serve", str(folder / "model.pkl"), "--port", "0"]) == 2
     error = capsys.readouterr().err
     assert "is a pickle" in error and "--allow-pickle" in error
+
+
+def test_the_command_refuses_a_port_in_use_in_one_line(served, capsys):
+    """Was: the model loaded, uvicorn logged '[Errno 98] address already in use' and the command exited 3."""
+    url, _, _, folder = served
+    busy = int(url.rsplit(":", 1)[1])  # the fixture's server listens there
+    assert main(["serve", str(folder / "model.safetensors"), "--port", str(busy)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and f"cannot listen on 127.0.0.1:{busy}" in error and "--port" in error

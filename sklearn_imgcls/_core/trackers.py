@@ -123,7 +123,38 @@ def tensorboard_writer(target: LogTarget, name: str) -> Any:
     """A ``torch.utils.tensorboard.SummaryWriter`` writing into the new folder ``<target.location>/<name>``."""
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(log_dir=os.path.join(target.location, name))
+    folder = os.path.join(target.location, name)
+    try:
+        return SummaryWriter(log_dir=folder)
+    except OSError as exc:
+        raise OSError(exc.errno, f"log={target.describe()!r}: cannot create the TensorBoard folder {folder!r} "
+                                 f"({exc.strerror}); pick a folder you can write to") from None
+
+
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast when the MLflow tracking server at ``uri`` (http/https) does not answer its ``/health`` check.
+
+    MLflow's own client retries with backoff for minutes (per call) before it
+    gives up on a wrong address; one quick probe names the problem instead.
+
+    Raises
+    ------
+    ValueError
+        Naming the address, what went wrong and the fix.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered: a server (or a proxy in front of it) is there; MLflow reports its own errors
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ValueError(f"the MLflow tracking server at {uri!r} does not answer ({reason}); start it "
+                         f"(`mlflow server --port ...`) or fix the address, or log to a local store: "
+                         f"'mlflow:sqlite:///mlflow.db'.") from None
 
 
 def _lock(target: LogTarget) -> Any:
@@ -172,6 +203,8 @@ def open_mlflow(target: LogTarget) -> tuple[Any, str]:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    if re.match(r"^https?://", target.location or "", re.I):
+        check_server(target.location)
     try:
         with _lock(target):
             client = MlflowClient(tracking_uri=target.location)

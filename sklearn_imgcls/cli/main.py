@@ -249,11 +249,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0 on success, 1 when ``validate`` found issues, 2 for a user error, an
     unreadable model file or a disk problem (one line on stderr; argparse's
-    own usage errors also exit 2).
+    own usage errors also exit 2); 130 after Ctrl-C and 143 after SIGTERM
+    (how SLURM, Kubernetes and ``timeout`` stop a job), both after the
+    usual clean-up: no half-written output is left behind.
     """
     args = build_parser().parse_args(argv)
+    with _terminate_cleanly():
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """While the command runs, SIGTERM raises SystemExit(143), so ``finally`` blocks remove temporary files."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
+    except KeyboardInterrupt:  # train handles Ctrl-C itself (saves the model); elsewhere stop with one line
+        print("sklearn-imgcls: interrupted (Ctrl-C); nothing was written under the output's name", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `sklearn-imgcls predict ... | head`: the reader left; stop quietly
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit

@@ -195,7 +195,9 @@ def add_cluster(parser: argparse.ArgumentParser, here: str = "local") -> None:
     """
     where = "joblib's loky processes" if here == "loky" else "this process"
     parser.add_argument("--backend", default=here, choices=[here, "dask"],
-                        help=f"{here}: {where}; dask: the workers of a Dask cluster (default: {here})")
+                        type=lambda value: here if value in ("local", "loky") else value,  # one word for "here"
+                        help=f"{here} (or {'local' if here == 'loky' else 'loky'}): {where}; dask: the workers of a "
+                             f"Dask cluster (default: {here})")
     parser.add_argument("--scheduler", default=None, metavar="ADDR",
                         help="Dask scheduler address, e.g. tcp://host:8786 (default with --backend dask: a local "
                              "cluster of 2 single-threaded workers)")

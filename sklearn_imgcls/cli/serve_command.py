@@ -77,6 +77,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535, got {args.port}.")
     check_installed()  # before the model is read
+    _check_port_free(args.host, args.port)
     estimator = load_model(args.model, allow_pickle=args.allow_pickle)
     if args.threads is not None:
         import torch
@@ -89,3 +90,24 @@ def serve_command(args: argparse.Namespace) -> int:
           max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_upload_bytes=int(args.max_upload_mb * 2**20),
           max_pixels=args.max_pixels, max_files=args.max_files)
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse, before the model is loaded, a port another program listens on (uvicorn would log and exit 3)."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ValueError(f"--host {host!r} is not an address of this machine ({exc.strerror}).") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ValueError(f"cannot listen on {host}:{port} ({exc.strerror}): another program uses the port; "
+                             f"pick another with --port, or stop the other server.") from None
+

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 from .._core.labels import plain
 from .inputs import load_data, make_estimator, parse_params, read_grid, save_model
 from .run_logs import log_model_file
-from .search import make_search
+from .search import fit_search, make_search
 
 __all__ = ["INTERRUPTED", "checkpoint_callback", "dask_client", "fit_threads", "train_command", "tune_command"]
 
@@ -148,12 +148,12 @@ def tune_command(data: str, grid: str, kind: str = "cnn", params: Sequence[str] 
         with dask_client(scheduler) as client:
             match_worker_threads(client, per_fit)
             with joblib.parallel_backend("dask", scatter=[X, y]):  # the data go to each worker once
-                search.fit(X, y)
+                fit_search(search, X, y)
     elif backend == "loky":
         parallel = per_fit is not None and joblib.effective_n_jobs(n_jobs) > 1
         limit = joblib.parallel_config("loky", inner_max_num_threads=per_fit) if parallel else contextlib.nullcontext()
         with limit:
-            search.fit(X, y)
+            fit_search(search, X, y)
     else:
         raise ValueError(f"--backend must be 'loky' or 'dask', got {backend!r}.")
     scored = "" if scoring is None else " (f1_samples: several labels per image)"
