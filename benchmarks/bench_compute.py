@@ -135,9 +135,12 @@ def fit_vs_step(n_images: int, batch_size: int, repeats: int, profile: bool) -> 
     from skorch.dataset import Dataset
 
     from sklearn_imgcls import CNNClassifier
+    from sklearn_imgcls._core.allocator import ENVIRONMENT_VARIABLE, pad_heap
     from sklearn_imgcls._core.iterators import BatchIterator, augment_batch
     from sklearn_imgcls.plugin.registry import ComponentChain
 
+    print(f"heap reserve kept by malloc: {pad_heap()} bytes ({ENVIRONMENT_VARIABLE}=0 measures without; "
+          "fit sets it too, so it applies to every mode)")
     X, y, source = load_images(n_images)
     X_tensor, y_tensor = torch.from_numpy(X).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
     steps = -(-len(X) // batch_size)

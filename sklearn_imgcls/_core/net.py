@@ -18,6 +18,7 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
 
+from .allocator import pad_heap
 from .data import to_float_images
 from .iterators import images_of, with_images
 from .network import autocast_dtype, module_device
@@ -159,6 +160,11 @@ class ImageNeuralNet(NeuralNetClassifier):
                 del own[key]
             else:
                 own[key] = original
+
+    def fit_loop(self, X: Any, y: Any = None, epochs: int | None = None, **kwargs: Any) -> "ImageNeuralNet":
+        """skorch's training loop, with glibc told to keep freed memory between steps (:func:`pad_heap`)."""
+        pad_heap()
+        return super().fit_loop(X, y, epochs=epochs, **kwargs)
 
     def train_step_single(self, batch, **fit_params):  # noqa: D102
         from skorch.dataset import unpack_data
