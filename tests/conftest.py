@@ -38,3 +38,26 @@ def fresh_registry(monkeypatch):
     reset_registry()
     yield
     reset_registry()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium driven by Selenium (chromium + chromium-driver, installed by scripts/setup_env.sh)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver_path, chromium = shutil.which("chromedriver"), shutil.which("chromium")
+    assert driver_path and chromium, ("the browser tests need Debian's chromium and chromium-driver: "
+                                      "apt-get install -y chromium chromium-driver (.ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                 "--allow-file-access-from-files"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
+

@@ -7,7 +7,6 @@ a dot) is trained once for the module; every number is checked against scikit-le
 from __future__ import annotations
 
 import json
-import shutil
 
 import matplotlib
 import numpy as np
@@ -170,25 +169,6 @@ def test_validate_counts_images_per_label(model):
     _, X, Y, _ = model
     report = validate(X, Y.tolist())
     assert report.summary["class_counts"] == {0: int(Y[:, 0].sum()), 1: int(Y[:, 1].sum()), 2: int(Y[:, 2].sum())}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    driver_path, chromium = shutil.which("chromedriver"), shutil.which("chromium")
-    assert driver_path and chromium, ("the browser test needs Debian's chromium and chromium-driver: "
-                                      "apt-get install -y chromium chromium-driver (.ci/run installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-                 "--allow-file-access-from-files"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_the_multilabel_report_renders_in_a_browser(model, browser, tmp_path):

@@ -6,31 +6,8 @@ Every image loads, the page logs no console error, and the figures sit side by s
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
 from sklearn_imgcls import CNNClassifier
 from sklearn_imgcls.report import write_report
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    driver_path, chromium = shutil.which("chromedriver"), shutil.which("chromium")
-    assert driver_path and chromium, ("the browser test needs Debian's chromium and chromium-driver: "
-                                      "apt-get install -y chromium chromium-driver (.ci/run installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-                 "--allow-file-access-from-files"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
 
 
 def test_the_report_renders_in_a_browser(browser, digits_small, tmp_path):

@@ -8,7 +8,6 @@ class and the Grad-CAM overlay, without a console error.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -19,24 +18,6 @@ from PIL import Image
 
 from sklearn_imgcls import CNNClassifier
 from sklearn_imgcls.persistence import save
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    driver_path, chromium = shutil.which("chromedriver"), shutil.which("chromium")
-    assert driver_path and chromium, ("the browser test needs Debian's chromium and chromium-driver: "
-                                      "apt-get install -y chromium chromium-driver (.ci/run installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(scope="module")
