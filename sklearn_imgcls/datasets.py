@@ -194,7 +194,11 @@ def load_image_table(
     checked = [path_column] if multilabel else [path_column, label_column]
     if table[checked].isna().any().any():
         rows = table.index[table[checked].isna().any(axis=1)].tolist()[:5]
-        raise ValueError(f"{path} has empty paths or labels in rows {rows}.")
+        ragged = bool([c for c in table.columns if c not in (path_column, label_column)]) or \
+            not isinstance(table.index, pd.RangeIndex)  # pandas indexes by the first field when rows have one too many
+        hint = (f" Some rows seem to have more fields than the header: several labels per image go in one cell "
+                f"joined by {separator!r} ('cat{separator}dog'), since a ',' starts a new CSV column.") if ragged else ""
+        raise ValueError(f"{path} has empty paths or labels in rows {rows}.{hint}")
     base = os.path.dirname(os.path.abspath(path))
     paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in table[path_column].astype(str)]
     values = _label_lists(labels, separator, path, label_column) if multilabel else labels.to_numpy()

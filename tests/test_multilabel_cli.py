@@ -92,6 +92,10 @@ def test_bad_label_columns_end_with_one_line(tmp_path, capsys):
     pd.DataFrame({"path": [f"img{i}.png" for i in range(4)], "label": ["", ";", " ; ", ""]}).to_csv(empty, index=False)
     with pytest.raises(ValueError, match="names no label at all"):
         load_image_table(str(empty))
+    commas = tmp_path / "data" / "commas.csv"  # labels joined by ',' split the row: say that ';' joins them
+    commas.write_text("path,label\nimg0.png,hbar,vbar\nimg1.png,hbar\n")
+    with pytest.raises(ValueError, match=r"more fields than the header.*joined by ';'"):
+        load_image_table(str(commas))
     assert main(["train", str(empty), "--param", "max_epochs=1", "--out", str(tmp_path / "m.safetensors")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "names no label at all" in err
