@@ -22,7 +22,6 @@ from sklearn_imgcls.plugin import (
 from sklearn_imgcls.plugin.discovery import DEFAULT_PLUGINS
 from sklearn_imgcls.plugin.hookspecs import PluginDeprecationWarning
 from sklearn_imgcls.testing import (
-    check_loss,
     PluginCheckError, PluginCheckWarning, check_augmentation, check_augmentation_batch,
     check_augmentation_declares_mixing, check_augmentation_seeded, check_backbone, check_backbone_backward,
     check_backbone_declared_layers, check_backbone_native, check_backbone_output, check_backbone_pickles,

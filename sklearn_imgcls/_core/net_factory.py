@@ -9,6 +9,7 @@ initialised net that predicts and can train further.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from typing import Any
@@ -41,6 +42,10 @@ _COLOUR_CODES = re.compile(r"\x1b\[[0-9;]*m")
 def print_plain(text: str) -> None:
     """Print skorch's epoch table without colour codes (for output that is not a terminal: logs, pipes)."""
     print(_COLOUR_CODES.sub("", text), flush=True)
+
+
+def _print_plain_on_main(accelerator: Any, text: str) -> None:
+    accelerator.print(_COLOUR_CODES.sub("", text))  # accelerator.print prints on the main process only
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -150,6 +155,8 @@ def training_net(
     params.update(device=None, accelerator=accelerator)
     if settings["verbose"] == 0:  # AccelerateMixin routes the epoch table to accelerator.print (main process)
         params["callbacks__print_log__sink"] = silent
+    elif not _is_terminal(sys.stdout):  # colour only on a terminal, still from the main process only
+        params["callbacks__print_log__sink"] = functools.partial(_print_plain_on_main, accelerator)
     if processes > 1:
         # Our BatchIterator slices in-memory tensors and is not a DataLoader, so accelerator.prepare (which
         # skorch's AccelerateMixin calls on it) passes it through unsharded; it deals its batches out itself
