@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from ._core.introspection import final_estimator
+from ._core.multilabel import is_label_set, looks_multilabel
 
 __all__ = ["evaluate_multilabel", "is_multilabel", "label_indicator", "label_names", "labels_to_indicator",
            "looks_multilabel", "multilabel_f1_scorer", "threshold_predictions"]
@@ -27,20 +28,6 @@ __all__ = ["evaluate_multilabel", "is_multilabel", "label_indicator", "label_nam
 def is_multilabel(estimator: Any) -> bool:
     """Whether ``estimator`` (or a pipeline's last step) was fitted on multi-label targets (``multilabel_``)."""
     return bool(getattr(final_estimator(estimator), "multilabel_", False))
-
-
-def _is_label_set(value: Any) -> bool:
-    return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
-
-
-def looks_multilabel(y: Any) -> bool:
-    """Whether ``y`` holds several labels per image: a 2-D matrix, a DataFrame, or a sequence of label lists."""
-    if hasattr(y, "toarray") or (hasattr(y, "columns") and getattr(y, "ndim", 1) == 2):
-        return True
-    if isinstance(y, np.ndarray) and y.dtype != object:
-        return y.ndim == 2
-    values = y.tolist() if hasattr(y, "tolist") else list(y)
-    return any(_is_label_set(v) for v in values)
 
 
 def label_indicator(estimator: Any, y: Any) -> np.ndarray:
@@ -86,7 +73,7 @@ def labels_to_indicator(y: Any, classes: Any, owner: str = "the labels given") -
             raise ValueError(f"The columns of y must be {owner}'s labels {shown}; missing {missing}, unknown {extra}.")
         y = y[[y.columns[names.index(c)] for c in shown]].to_numpy()
     values = y.tolist() if hasattr(y, "tolist") else list(y)
-    if not any(_is_label_set(v) for v in values):
+    if not any(is_label_set(v) for v in values):
         raise ValueError(
             f"Multi-label y (labels {shown}) needs several labels per image, as an (n, {len(classes)}) 0/1 matrix "
             "or one list of labels per image (e.g. [['cat', 'dog'], [], ['dog']]), not one label per image.")
@@ -98,7 +85,7 @@ def labels_to_indicator(y: Any, classes: Any, owner: str = "the labels given") -
         if not np.isin(matrix, (0, 1)).all():
             raise ValueError("A multi-label y as a matrix must hold only 0 and 1 (label absent / present).")
         return matrix.astype(int)
-    sets = [list(v) if _is_label_set(v) else [v] for v in values]
+    sets = [list(v) if is_label_set(v) else [v] for v in values]
     unknown = sorted({repr(label.item() if isinstance(label, np.generic) else label)
                       for labels in sets for label in labels if label not in classes})
     if unknown:
@@ -124,7 +111,7 @@ def label_names(*ys: Any) -> list:
         matrix = _numeric_matrix(values)
         if matrix is not None:
             return list(range(matrix.shape[1]))
-        found |= {label for v in values for label in (v if _is_label_set(v) else [v])}
+        found |= {label for v in values for label in (v if is_label_set(v) else [v])}
     return sorted(found)
 
 

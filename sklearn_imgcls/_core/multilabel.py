@@ -33,8 +33,8 @@ from sklearn.utils.multiclass import type_of_target
 from .introspection import final_estimator
 from .labels import check_label_values, plain
 
-__all__ = ["DEFAULT_MULTILABEL_LOSS", "check_threshold", "indicator_over", "label_probabilities", "label_positive_weights",
-           "label_priors", "multilabel_targets"]
+__all__ = ["DEFAULT_MULTILABEL_LOSS", "check_threshold", "indicator_over", "is_label_set", "label_probabilities",
+           "label_positive_weights", "label_priors", "looks_multilabel", "multilabel_targets", "refuse_multilabel"]
 
 #: the loss a multi-label fit uses when ``loss`` is left at its multi-class default ``"cross_entropy"``
 DEFAULT_MULTILABEL_LOSS = "binary_cross_entropy"
@@ -252,6 +252,21 @@ def check_threshold(threshold: Any, n_labels: int) -> float | np.ndarray:
     return values
 
 
+def is_label_set(value: Any) -> bool:
+    """Whether ``value`` is one image's collection of labels (a list, tuple, set or array), not one label."""
+    return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
+
+
+def looks_multilabel(y: Any) -> bool:
+    """Whether ``y`` holds several labels per image: a 2-D matrix, a DataFrame, or a sequence of label lists."""
+    if hasattr(y, "toarray") or (hasattr(y, "columns") and getattr(y, "ndim", 1) == 2):
+        return True
+    if isinstance(y, np.ndarray) and y.dtype != object:
+        return y.ndim == 2
+    values = y.tolist() if hasattr(y, "tolist") else list(y)
+    return any(is_label_set(v) for v in values)
+
+
 def refuse_multilabel(estimator: Any, what: str, instead: str, y: Any = None) -> None:
     """Raise when ``what`` (a single-label measure) meets a multi-label model, or multi-label ``y``.
 
@@ -271,13 +286,10 @@ def refuse_multilabel(estimator: Any, what: str, instead: str, y: Any = None) ->
     ValueError
         Naming ``what``, why and ``instead``.
     """
-    several = bool(getattr(final_estimator(estimator), "multilabel_", False))
-    if not several and y is not None:
-        try:
-            several = _items(y) is not None or type_of_target(y) == "multilabel-indicator"
-        except (TypeError, ValueError):
-            several = False
-    if several:
+    shape = getattr(y, "shape", ())
+    column = len(shape) == 2 and shape[1] == 1  # one label per image, as a column
+    if getattr(final_estimator(estimator), "multilabel_", False) or (y is not None and not column
+                                                                     and looks_multilabel(y)):
         raise ValueError(f"{what}: single-label models and labels only (one class per image), and these are several "
                          f"labels per image (multi-label). {instead}")
 

@@ -56,8 +56,9 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def _callbacks(settings: dict, user_callbacks: list, extra_callbacks: list) -> list:
-    """The net's callbacks: divergence guard, the user's, the subclass's, then those the settings ask for."""
+def _callbacks(settings: dict, user_callbacks: list, extra_callbacks: list, main_process: bool = True) -> list:
+    """The net's callbacks: divergence guard, the user's, the subclass's, then those the settings ask for
+    (a progress bar only on the main process of several)."""
     callbacks = [("divergence_guard", DivergenceGuard())] + list(user_callbacks) + list(extra_callbacks)
     for name in settings["scoring"]:
         callbacks.append((f"valid_{name}", EpochScoring(name, lower_is_better=name.startswith("neg_"), name=f"valid_{name}")))
@@ -65,7 +66,7 @@ def _callbacks(settings: dict, user_callbacks: list, extra_callbacks: list) -> l
         callbacks.append(("early_stopping", EarlyStopping(patience=settings["early_stopping"], load_best=True)))
     if settings["lr_schedule"] != "constant":
         callbacks.append(("lr_schedule", LRSchedule(settings["lr_schedule"], settings["max_epochs"])))
-    if settings["verbose"] >= 2:
+    if settings["verbose"] >= 2 and main_process:
         callbacks.append(("progress_bar", ProgressBar()))
     return callbacks
 
@@ -112,9 +113,8 @@ def training_net(
         train_split = ValidSplit(settings["validation_fraction"], stratified=stratified, random_state=seed)
     if settings["resampler"] is not None:
         train_split = ResampledSplit(settings["resampler"], train_split, seed, classes=classes)
-    callbacks = _callbacks(settings, user_callbacks or [], extra_callbacks or [])
-    if accelerator is not None and not getattr(accelerator, "is_main_process", True):
-        callbacks = [(name, cb) for name, cb in callbacks if name != "progress_bar"]  # one bar, the main process's
+    callbacks = _callbacks(settings, user_callbacks or [], extra_callbacks or [],
+                           main_process=getattr(accelerator, "is_main_process", True))
     optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
     params = dict(
         module=module,

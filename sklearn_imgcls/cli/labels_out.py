@@ -79,11 +79,12 @@ def search_settings(y: Any, cv: int, seed: int) -> tuple[Any, Any, Any]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if looks_multilabel(y):
-        if not hasattr(y, "shape") or np.ndim(y) == 1:  # one list of labels per image
+        if not hasattr(y, "shape") or np.ndim(y) == 1:  # one list of labels per image: binarised as fit does
             import pandas as pd
-            from sklearn.preprocessing import MultiLabelBinarizer
 
-            binarizer = MultiLabelBinarizer()
-            y = pd.DataFrame(binarizer.fit_transform(list(y)), columns=binarizer.classes_)
+            from .._core.multilabel import multilabel_targets
+
+            classes, indicator = multilabel_targets(list(y), len(y))
+            y = pd.DataFrame(indicator.astype(int), columns=classes)
         return KFold(cv, shuffle=True, random_state=seed), multilabel_f1_scorer(), y
     return StratifiedKFold(cv, shuffle=True, random_state=seed), None, y
