@@ -11,6 +11,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+  # torch's x86_64 wheel comes with CUDA libraries: about 6 GB in the venv. Say so before pip runs out of space.
+  free_gb=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+  if [ "${free_gb:-0}" -lt 7 ]; then
+    echo "setup_env: only ${free_gb} GB free on $(df -P . | awk 'NR==2 {print $6}'); torch needs about 7 GB." \
+         "Free some space (old clones, /tmp) and run this again." >&2
+    exit 1
+  fi
   # Pinned: these wheels are served locally; an open range would download a CUDA build.
   "${PIP[@]}" torch==2.14.1 torchvision==0.29.1
 fi

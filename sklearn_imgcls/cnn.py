@@ -43,7 +43,7 @@ class CNNClassifier(ImageClassifier):
     preset : {"accurate", "fast"}, default="accurate"
         Training recipe for the parameters left unset. ``"accurate"``: a
         BatchNorm VGG-style network (``bn_cnn`` with two blocks of 32 and 64
-        channels and a 256-unit dense head), 20 epochs of one-cycle Adam at
+        channels and a 256-unit dense head), 16 epochs of one-cycle Adam at
         lr 2e-3, batch 128, random shifts of up to 7 % of the side
         (``random_crop``). ``"fast"``:
         ``simple_cnn``, 10 one-cycle epochs at lr 2e-3, no augmentation. See

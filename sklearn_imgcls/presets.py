@@ -27,7 +27,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "accurate": {
         "backbone": "bn_cnn",
         "backbone_params": {"channels": (32, 64), "hidden": 256},
-        "max_epochs": 20,
+        # 16 one-cycle epochs end as accurate as 20 did (0.9453 against 0.9451 on Fashion-MNIST)
+        # and pass 0.94 at epoch 12 instead of 14 (issue #17)
+        "max_epochs": 16,
         "batch_size": 128,
         "lr": 2e-3,
         "lr_schedule": "onecycle",
