@@ -259,3 +259,28 @@ def test_the_epoch_table_has_colour_codes_only_on_a_terminal(digits_small, capsy
     assert "epoch" in out and "train_loss" in out and "\x1b[" not in out
     CNNClassifier(image_shape=(1, 8, 8), preset="fast", max_epochs=1, verbose=0, random_state=0).fit(X, y)
     assert capsys.readouterr().out == ""  # and quiet stays quiet
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_trains_from_image_files_through_the_command_line(preset, tmp_path, digits_small):
+    """`train FOLDER --preset P` with nothing else: the model file was trained with each of the preset's values."""
+    from sklearn_imgcls import load
+    from sklearn_imgcls.cli.main import main
+
+    X, y = digits_small
+    for i, (pixels, label) in enumerate(zip(X[:60], y[:60])):
+        (tmp_path / "data" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((pixels.reshape(8, 8) * 255).astype(np.uint8)).save(tmp_path / "data" / str(label) / f"{i}.png")
+    out = tmp_path / "model.safetensors"
+    before = torch.get_num_threads()
+    try:
+        code = main(["train", str(tmp_path / "data"), "--preset", preset, "--param", "random_state=0", "--threads", "1",
+                     "--quiet", "--out", str(out)])
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0
+    clf = load(out)
+    assert len(clf.history_) == PRESETS[preset]["max_epochs"]
+    for name, value in PRESETS[preset].items():
+        assert getattr(clf, f"{name}_") == value, name
+    assert clf.predict([str(tmp_path / "data" / str(y[0]) / "0.png")]).shape == (1,)
