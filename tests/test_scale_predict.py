@@ -130,6 +130,9 @@ def stopped_midway(*args, **kwargs):
             out.write("path,prediction\\n")
         os.kill(os.getpid(), getattr(signal, sys.argv[2]))
 
+# a test run started in the background (`cmd &` without job control) hands its children SIGINT ignored, and
+# Python then raises no KeyboardInterrupt: give the child what a terminal's Ctrl-C meets
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.modules["sklearn_imgcls.cli.main"]._dispatch = stopped_midway  # the command, stopped while writing
 with _terminate_cleanly():
     sys.exit(_run(build_parser().parse_args(["plugins"])))
