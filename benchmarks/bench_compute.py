@@ -137,12 +137,11 @@ def train_seconds(network, optimizer, batches, scheduler=None) -> float:
     return clock() - began
 
 
-def fit_epochs(label: str, n_images: int) -> list[float]:
+def fit_epochs(label: str, X: np.ndarray, y: np.ndarray) -> list[float]:
     """Durations of the 2 epochs of ``CNNClassifier(...).fit`` for recipe ``label``, in this process."""
     from sklearn_imgcls import CNNClassifier
 
     kwargs = {name: params for name, params, *_ in recipes()}[label]
-    X, y, _ = load_images(n_images)
     timer = EpochClock()
     CNNClassifier(max_epochs=2, validation_fraction=None, random_state=0, verbose=0, callbacks=[timer],
                   **kwargs).fit(X, y)
@@ -176,7 +175,7 @@ def fit_vs_step(n_images: int, batch_size: int, repeats: int, profile: bool, fit
           f"of {'CPU' if clock is time.process_time else 'wall'} time")
     fixed = X_tensor[:batch_size].contiguous(), y_tensor[:batch_size].contiguous()
     rows = []
-    for label, kwargs, backbone, params, augment_items in recipes():
+    for label, _, backbone, params, augment_items in recipes():
         augment = ComponentChain("augmentation", augment_items).build() if augment_items else None
         generator = torch.Generator().manual_seed(0)
 
@@ -196,13 +195,7 @@ def fit_vs_step(n_images: int, batch_size: int, repeats: int, profile: bool, fit
                 seconds["step+aug"].append(train_seconds(network, optimizer, (augmented(fixed) for _ in range(steps))))
             schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps + 1)
             seconds["loop"].append(train_seconds(network, optimizer, iterator, schedule))
-            if fit_process == "fresh":
-                durations = fit_in_fresh_process(label, n_images)
-            else:
-                timer = EpochClock()
-                CNNClassifier(max_epochs=2, validation_fraction=None, random_state=0, verbose=0, callbacks=[timer],
-                              **kwargs).fit(X, y)
-                durations = timer.durations_
+            durations = fit_in_fresh_process(label, n_images) if fit_process == "fresh" else fit_epochs(label, X, y)
             seconds["fit epoch 1"].append(durations[0])
             seconds["fit"].append(durations[1])
         rate = {mode: len(X) / statistics.median(values) for mode, values in seconds.items() if values}
@@ -248,7 +241,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.fit_once:
         clock = CLOCK[args.clock]
-        print(json.dumps(fit_epochs(args.fit_once, args.n_images)))
+        X, y, _ = load_images(args.n_images)
+        print(json.dumps(fit_epochs(args.fit_once, X, y)))
         return
     if args.fit_vs_step:
         clock = CLOCK[args.clock]

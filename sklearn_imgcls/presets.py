@@ -22,34 +22,29 @@ __all__ = ["AUGMENT_PRESETS", "PRESETS", "preset_value"]
 #: parameters a preset decides when they are left unset (``fit`` records each as ``<name>_``)
 PRESET_PARAMS = RESOLVED_PARAMS
 
+# the most accuracy for a training budget of minutes on a laptop-class CPU
+_ACCURATE: dict[str, Any] = {
+    "backbone": "bn_cnn",
+    "backbone_params": {"channels": (32, 64), "hidden": 256},
+    # 16 one-cycle epochs end within 0.002 of 20 (Fashion-MNIST, two seeds: 0.9454 and 0.9429)
+    # and pass 0.94 at epoch 12 instead of 14 (issue #17)
+    "max_epochs": 16,
+    "batch_size": 128,
+    "lr": 2e-3,
+    "lr_schedule": "onecycle",
+    # shifts by up to 7 % of the side (2 pixels at 28x28); no flips: they
+    # are wrong for digits and text and did not help on Fashion-MNIST
+    "augment": [("random_crop", {"padding": 0.07})],
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # the most accuracy for a training budget of minutes on a laptop-class CPU
-    "accurate": {
-        "backbone": "bn_cnn",
-        "backbone_params": {"channels": (32, 64), "hidden": 256},
-        # 16 one-cycle epochs end within 0.002 of 20 (Fashion-MNIST, two seeds: 0.9454 and 0.9429)
-        # and pass 0.94 at epoch 12 instead of 14 (issue #17)
-        "max_epochs": 16,
-        "batch_size": 128,
-        "lr": 2e-3,
-        "lr_schedule": "onecycle",
-        # shifts by up to 7 % of the side (2 pixels at 28x28); no flips: they
-        # are wrong for digits and text and did not help on Fashion-MNIST
-        "augment": [("random_crop", {"padding": 0.07})],
-    },
+    "accurate": _ACCURATE,
     # the most accuracy within about 15 minutes of a 2-core CPU on 60,000 small images: the default's
     # network trained 2.5x longer, with random erasing as well as shifts to keep it from overfitting
     # (Fashion-MNIST: 0.9473-0.9501 in 11.5 minutes against the default's 0.9454; a wider network did not pay,
     # see RESULTS.md)
-    "best": {
-        "backbone": "bn_cnn",
-        "backbone_params": {"channels": (32, 64), "hidden": 256},
-        "max_epochs": 40,
-        "batch_size": 128,
-        "lr": 2e-3,
-        "lr_schedule": "onecycle",
-        "augment": [("random_crop", {"padding": 0.07}), ("random_erasing", {"p": 0.5})],
-    },
+    "best": {**_ACCURATE, "max_epochs": 40,
+             "augment": [*_ACCURATE["augment"], ("random_erasing", {"p": 0.5})]},
     # a good model quickly: a small network, a short one-cycle run
     "fast": {
         "backbone": "simple_cnn",
