@@ -16,12 +16,13 @@ import torch
 import torch.nn.functional as F
 from skorch.dataset import Dataset
 from torch.utils.data import Subset
+from torch.utils.weak import WeakIdKeyDictionary
 
 from ..plugin.registry import ComponentChain
 from .network import to_float_images
 from .loader_workers import make_loader
 
-__all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors", "shard_batches", "with_images"]
+__all__ = ["BatchIterator", "augment_batch", "images_of", "in_memory_tensors", "on_device", "shard_batches", "with_images"]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Sample = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -107,6 +108,29 @@ def shard_batches(order: torch.Tensor, batch_size: int, shard: tuple[int, int]) 
     return [torch.as_tensor(batch, dtype=torch.long) for batch in shards]
 
 
+#: device copies of in-memory training data, kept as long as the host tensor lives (one copy per fit, not per epoch)
+# (keyed by identity: a plain WeakKeyDictionary would compare tensors with ``==``, element by element)
+_DEVICE_COPIES: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+
+
+def on_device(X: Any, device: torch.device) -> Any:
+    """``X`` (a tensor, or a dict of them) on ``device``, copied from the host at most once per tensor.
+
+    skorch builds a new iterator every epoch; the copy is cached against the
+    host tensor (weakly: it goes when the fit's dataset goes), so the images
+    cross to the card once per ``fit``.
+    """
+    if isinstance(X, Mapping):
+        return {key: on_device(value, device) for key, value in X.items()}
+    if X.device == device:
+        return X
+    copies = _DEVICE_COPIES.setdefault(X, {})
+    key = str(device)
+    if key not in copies:
+        copies[key] = X.to(device)
+    return copies[key]
+
+
 def _take(X: Any, index: Any) -> Any:
     if isinstance(X, Mapping):
         return {key: value[index] for key, value in X.items()}
@@ -184,6 +208,14 @@ class BatchIterator:
         ``DataLoader``'s batches (:func:`shard_batches`): every process gets the
         same number of equally sized batches, the last round padded with
         samples from the start of the order.
+    device : str, torch.device or None
+        Where the network trains. For in-memory tensors and a device other
+        than the CPU (a CUDA card), the images and labels are copied there
+        once (:func:`on_device`, kept while the dataset's tensors live) and
+        every batch is indexed and augmented there: no per-batch copy from
+        the host. The order and the augmentations' random numbers are still
+        drawn on the CPU, so training sees the same batches on any device.
+        Datasets of files always go through a ``DataLoader`` on the CPU.
     """
 
     def __init__(
@@ -197,6 +229,7 @@ class BatchIterator:
         num_workers: int = 0,
         num_classes: int | None = None,
         shard: tuple[int, int] | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
@@ -207,6 +240,7 @@ class BatchIterator:
         self.num_workers = num_workers
         self.num_classes = num_classes
         self.shard = shard
+        self.device = device
         self._tensors = in_memory_tensors(dataset)
 
     def __len__(self) -> int:
@@ -234,6 +268,10 @@ class BatchIterator:
             return
         X, y, indices = self._tensors
         order = self._order(y, indices)
+        device = torch.device(self.device) if self.device is not None else None
+        if device is not None and device.type != "cpu":  # device-resident: index and augment where the network is
+            X, y = on_device(X, device), None if y is None else on_device(y, device)
+            order = None if order is None else order.to(device)
         if self.shard is not None:
             batches = shard_batches(torch.arange(len(images_of(X))) if order is None else order,
                                     self.batch_size, self.shard)
@@ -242,6 +280,8 @@ class BatchIterator:
             batches = (slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
                        for start in range(0, n, self.batch_size))
         for index in batches:
+            if device is not None and isinstance(index, torch.Tensor):
+                index = index.to(device)  # (no copy when both are on the CPU)
             xb = _take(X, index)
             yb = None if y is None else y[index]
             yield self._augmented(xb, yb)

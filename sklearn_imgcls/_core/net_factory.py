@@ -138,6 +138,9 @@ def training_net(
         iterator_train__num_workers=settings["num_workers"],
         iterator_valid=BatchIterator,
         iterator_valid__num_workers=settings["num_workers"],
+        # in-memory arrays live on the training device (a card: copied once, batches cut and augmented there)
+        iterator_train__device=settings["device"] if accelerator is None else None,
+        iterator_valid__device=settings["device"] if accelerator is None else None,
         adversarial=settings["adversarial"],
         verbose=settings["verbose"],
         **optimizer_params,

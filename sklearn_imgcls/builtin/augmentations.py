@@ -3,6 +3,8 @@
 Each augmentation works on a whole float batch ``(N, C, H, W)`` at once, with
 its own random parameters per image, and draws its randomness from the
 generator it is given, so training is repeatable under ``random_state``.
+The random numbers are drawn on the CPU and moved to the batch's device, so
+a batch held on a GPU is augmented there, with the same draws as on the CPU.
 Geometric warps (rotation, translation, scaling) share one vectorised
 ``affine_grid``/``grid_sample`` pass; photometric changes stay within the
 batch's value range, so an augmented batch never leaves the range the
@@ -32,10 +34,8 @@ def _flip(dim: int, p: float) -> Augment:
     _check_probability(p)
 
     def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        chosen = torch.rand(images.shape[0], generator=generator) < p
-        out = images.clone()
-        out[chosen] = images[chosen].flip(dim)
-        return out
+        chosen = _on(images, torch.rand(images.shape[0], generator=generator) < p)
+        return torch.where(chosen.view(-1, *([1] * (images.ndim - 1))), images.flip(dim), images)
 
     return augment
 
@@ -74,15 +74,25 @@ def random_crop(padding: float = 2, fill: float = 0.0) -> Augment:
         if pixels == 0:
             return images
         padded = F.pad(images, (pixels,) * 4, value=fill)
-        dy = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
-        dx = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
-        rows = (torch.arange(h)[None, :] + dy[:, None])[:, None, :, None]
-        cols = (torch.arange(w)[None, :] + dx[:, None])[:, None, None, :]
-        batch = torch.arange(n)[:, None, None, None]
-        channel = torch.arange(c)[None, :, None, None]
+        dy = _on(images, torch.randint(0, 2 * pixels + 1, (n,), generator=generator))
+        dx = _on(images, torch.randint(0, 2 * pixels + 1, (n,), generator=generator))
+        device = images.device
+        rows = (torch.arange(h, device=device)[None, :] + dy[:, None])[:, None, :, None]
+        cols = (torch.arange(w, device=device)[None, :] + dx[:, None])[:, None, None, :]
+        batch = torch.arange(n, device=device)[:, None, None, None]
+        channel = torch.arange(c, device=device)[None, :, None, None]
         return padded[batch, channel, rows, cols]
 
     return augment
+
+
+def _on(images: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+    """Random numbers drawn on the CPU (from the estimator's generator), moved to where ``images`` are.
+
+    Drawing on the CPU keeps one random stream whatever the device: a batch
+    augmented on a GPU gets the same shifts, angles and boxes as on the CPU.
+    """
+    return drawn.to(images.device, non_blocking=True)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
@@ -91,7 +101,7 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> tor
 
 def _warp(images: torch.Tensor, theta: torch.Tensor, fill: float) -> torch.Tensor:
     """Resample ``images`` through per-image affine maps ``theta`` (N, 2, 3), filling outside."""
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
     warped = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return warped + fill
 
@@ -176,8 +186,9 @@ def random_resized_crop(scale: tuple[float, float] = (0.6, 1.0), ratio: tuple[fl
     return augment
 
 
-def _batch_range(images: torch.Tensor) -> tuple[float, float]:
-    return float(images.min()), float(images.max())
+def _batch_range(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's smallest and largest value, as 0-d tensors on its device (no wait for a GPU)."""
+    return images.amin(), images.amax()
 
 
 def color_jitter(brightness: float = 0.2, contrast: float = 0.2) -> Augment:
@@ -194,11 +205,11 @@ def color_jitter(brightness: float = 0.2, contrast: float = 0.2) -> Augment:
     def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n = images.shape[0]
         low, high = _batch_range(images)
-        b = _uniform(n, 1 - brightness, 1 + brightness, generator).view(n, 1, 1, 1)
-        c = _uniform(n, 1 - contrast, 1 + contrast, generator).view(n, 1, 1, 1)
+        b = _on(images, _uniform(n, 1 - brightness, 1 + brightness, generator).view(n, 1, 1, 1))
+        c = _on(images, _uniform(n, 1 - contrast, 1 + contrast, generator).view(n, 1, 1, 1))
         out = images * b
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
-        return ((out - mean) * c + mean).clamp_(low, high)
+        return torch.clamp((out - mean) * c + mean, low, high)
 
     return augment
 
@@ -210,8 +221,8 @@ def gaussian_noise(std: float = 0.05) -> Augment:
 
     def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         low, high = _batch_range(images)
-        noise = torch.randn(images.shape, generator=generator, dtype=images.dtype)
-        return (images + std * noise).clamp_(low, high)
+        noise = _on(images, torch.randn(images.shape, generator=generator, dtype=images.dtype))
+        return torch.clamp(images + std * noise, low, high)
 
     return augment
 
@@ -239,8 +250,9 @@ def random_erasing(p: float = 0.5, scale: tuple[float, float] = (0.02, 0.2), val
         eh, ew = (side * h).round().clamp(min=1), (side * w).round().clamp(min=1)
         top = (torch.rand(n, generator=generator) * (h - eh + 1)).floor()
         left = (torch.rand(n, generator=generator) * (w - ew + 1)).floor()
-        rows = torch.arange(h).view(1, h, 1)
-        cols = torch.arange(w).view(1, 1, w)
+        chosen, eh, ew, top, left = (_on(images, drawn) for drawn in (chosen, eh, ew, top, left))
+        rows = torch.arange(h, device=images.device).view(1, h, 1)
+        cols = torch.arange(w, device=images.device).view(1, 1, w)
         inside = (
             (rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
             & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1))

@@ -48,7 +48,7 @@ class _LabelMixer:
                              "iterator provides them.")
         if len(images) < 2 or float(torch.rand(1, generator=generator)) >= self.p:
             return images, targets
-        partner = torch.randperm(len(images), generator=generator)
+        partner = torch.randperm(len(images), generator=generator).to(images.device)  # drawn on the CPU, as everywhere
         return self._mix(images, targets, partner, _beta(self.alpha, generator), generator)
 
     def _mix(self, images, targets, partner, lam, generator):  # pragma: no cover - abstract
