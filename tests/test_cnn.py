@@ -294,3 +294,22 @@ def test_bad_backbone_params_and_optimizer_params_are_named_not_raw_library_erro
         CNNClassifier(optimizer_params={"momentum": 0.9}, **FAST).fit(X, y)
     clf = CNNClassifier(optimizer="sgd", optimizer_params={"momentum": 0.9}, **FAST).fit(X, y)  # SGD takes it
     assert clf.net_.optimizer_.param_groups[0]["momentum"] == 0.9
+
+
+def test_bn_cnn_takes_one_convolution_count_per_block(digits_small):
+    from torch import nn
+
+    from sklearn_imgcls.builtin.cnn_backbones import BatchNormCNN
+
+    module = BatchNormCNN(1, 10, (28, 28), channels=(32, 64, 128), convs_per_block=(1, 2, 2), hidden=256)
+    convs = [layer for layer in module.features if isinstance(layer, nn.Conv2d)]
+    assert [(conv.in_channels, conv.out_channels) for conv in convs] == [(1, 32), (32, 64), (64, 64), (64, 128),
+                                                                         (128, 128)]
+    assert module(torch.zeros(4, 1, 28, 28)).shape == (4, 10)
+    X, y = digits_small  # a list, as JSON and the command line give it
+    clf = CNNClassifier("bn_cnn", backbone_params={"channels": [8, 16], "convs_per_block": [1, 2]}, **FAST).fit(X, y)
+    assert clf.score(X, y) > 0.2  # 3 epochs of 4 steps: learning (chance is 0.1), not converged
+    for bad in ([1], [1, 0], 0):
+        with pytest.raises(ValueError, match=r"convs_per_block must be an integer >= 1 or one such integer per block "
+                                             r"\(2 blocks"):
+            CNNClassifier("bn_cnn", backbone_params={"channels": [8, 16], "convs_per_block": bad}, **FAST).fit(X, y)

@@ -72,6 +72,15 @@ class SimpleCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+def _per_block(convs_per_block: int | Sequence[int], blocks: int) -> list[int]:
+    """``convs_per_block`` as one count per block, checked (at least one convolution each)."""
+    counts = [convs_per_block] * blocks if isinstance(convs_per_block, int) else list(convs_per_block)
+    if len(counts) != blocks or not all(isinstance(n, int) and n >= 1 for n in counts):
+        raise ValueError(f"convs_per_block must be an integer >= 1 or one such integer per block ({blocks} blocks: "
+                         f"channels has {blocks} entries), got {convs_per_block!r}.")
+    return counts
+
+
 class BatchNormCNN(nn.Module):
     """VGG-style blocks (conv-BN-ReLU, then max-pool) and a pooled or dense head.
 
@@ -85,8 +94,10 @@ class BatchNormCNN(nn.Module):
         Output channels of each block.
     dropout : float
         Dropout before the output layer (and before the hidden dense layer).
-    convs_per_block : int
-        Convolutions in each block before its max-pool.
+    convs_per_block : int or sequence of int
+        Convolutions in each block before its max-pool: one number for every
+        block, or one per block (``(1, 2, 2)``: a single convolution at full
+        resolution, where a second one costs the most).
     hidden : int or None
         ``None``: global average pooling and one linear layer. An int: the
         last feature map is flattened into a dense layer of that many units
@@ -100,15 +111,16 @@ class BatchNormCNN(nn.Module):
         image_size: tuple[int, int],
         channels: Sequence[int] = (32, 64, 128),
         dropout: float = 0.2,
-        convs_per_block: int = 2,
+        convs_per_block: int | Sequence[int] = 2,
         hidden: int | None = None,
     ) -> None:
         super().__init__()
+        convs = _per_block(convs_per_block, len(channels))
         layers: list[nn.Module] = []
         height, width = image_size
         previous = in_channels
-        for width_out in channels:
-            for _ in range(convs_per_block):
+        for width_out, block_convs in zip(channels, convs):
+            for _ in range(block_convs):
                 layers += [
                     nn.Conv2d(previous, width_out, kernel_size=3, padding=1, bias=False),
                     nn.BatchNorm2d(width_out),
