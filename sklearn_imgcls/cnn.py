@@ -45,8 +45,8 @@ class CNNClassifier(ImageClassifier):
         BatchNorm VGG-style network (``bn_cnn`` with two blocks of 32 and 64
         channels and a 256-unit dense head), 16 epochs of one-cycle Adam at
         lr 2e-3, batch 128, random shifts of up to 7 % of the side
-        (``random_crop``). ``"best"``: the same network for 40 epochs with
-        random erasing as well as the shifts (about 12 minutes on 60,000
+        (``random_crop``). ``"best"``: the same network for 48 epochs with
+        random erasing as well as the shifts (about 14 minutes on 60,000
         28x28 images on 2 CPU cores). ``"fast"``:
         ``simple_cnn``, 10 one-cycle epochs at lr 2e-3, no augmentation. See
         :data:`sklearn_imgcls.presets.PRESETS` and ``benchmarks/RESULTS.md``.
