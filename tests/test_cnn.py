@@ -311,5 +311,6 @@ def test_bn_cnn_takes_one_convolution_count_per_block(digits_small):
     assert clf.score(X, y) > 0.2  # 3 epochs of 4 steps: learning (chance is 0.1), not converged
     for bad in ([1], [1, 0], 0):
         with pytest.raises(ValueError, match=r"convs_per_block must be an integer >= 1 or one such integer per block "
-                                             r"\(2 blocks"):
+                                             r"\(2 blocks") as raised:
             CNNClassifier("bn_cnn", backbone_params={"channels": [8, 16], "convs_per_block": bad}, **FAST).fit(X, y)
+        assert ".." not in str(raised.value)  # the builder's sentence ends once inside the registry's

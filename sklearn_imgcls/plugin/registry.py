@@ -256,8 +256,9 @@ class Registry:
         try:
             return spec.build(*args, **params)
         except (TypeError, ValueError) as exc:  # e.g. channels="abc" deep inside torch
+            reason = str(exc).rstrip(".")  # a builder's own sentence: one full stop, not two
             raise type(exc)(
-                f"Cannot build {kind} {name!r} with {params!r}: {type(exc).__name__}: {exc}. Check these values "
+                f"Cannot build {kind} {name!r} with {params!r}: {type(exc).__name__}: {reason}. Check these values "
                 f"against the builder's parameters {inspect.signature(spec.build)}."
             ) from exc
 
