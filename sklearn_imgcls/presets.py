@@ -41,8 +41,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "accurate": _ACCURATE,
     # the most accuracy within 15 minutes of a 2-core CPU on 60,000 small images: the default's network
     # trained 3x longer, with random erasing as well as shifts to keep it from overfitting (Fashion-MNIST,
-    # 48 epochs in 828 s: 0.9513, 0.95 first after 724 s; another seed 0.9478; a wider or deeper network,
-    # weight averaging and SGD did not pay, see RESULTS.md)
+    # 48 epochs, three seeds timed: 0.9500-0.9513 in 783-828 s, 0.95 first after 633-733 s, only just; a 1-thread
+    # run ended 0.9478; a wider or deeper network, weight averaging and SGD did not pay, see RESULTS.md)
     "best": {**_ACCURATE, "max_epochs": 48,
              "augment": [*_ACCURATE["augment"], ("random_erasing", {"p": 0.5})]},
     # a good model quickly: a small network, a short one-cycle run
