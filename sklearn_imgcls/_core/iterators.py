@@ -110,7 +110,7 @@ def shard_batches(order: torch.Tensor, batch_size: int, shard: tuple[int, int]) 
 
 #: device copies of in-memory training data, kept as long as the host tensor lives (one copy per fit, not per epoch)
 # (keyed by identity: a plain WeakKeyDictionary would compare tensors with ``==``, element by element)
-_DEVICE_COPIES: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
+_DEVICE_COPIES: "WeakIdKeyDictionary[torch.Tensor, dict[str, torch.Tensor]]" = WeakIdKeyDictionary()
 
 
 def on_device(X: Any, device: torch.device) -> Any:
@@ -271,17 +271,16 @@ class BatchIterator:
         device = torch.device(self.device) if self.device is not None else None
         if device is not None and device.type != "cpu":  # device-resident: index and augment where the network is
             X, y = on_device(X, device), None if y is None else on_device(y, device)
-            order = None if order is None else order.to(device)
+        where = images_of(X).device  # the order is drawn (and sharded) on the CPU, then indexes X where X is
         if self.shard is not None:
-            batches = shard_batches(torch.arange(len(images_of(X))) if order is None else order,
-                                    self.batch_size, self.shard)
+            batches = [batch.to(where) for batch in shard_batches(
+                torch.arange(len(images_of(X))) if order is None else order, self.batch_size, self.shard)]
         else:
+            order = None if order is None else order.to(where)
             n = len(images_of(X)) if order is None else len(order)
             batches = (slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
                        for start in range(0, n, self.batch_size))
         for index in batches:
-            if device is not None and isinstance(index, torch.Tensor):
-                index = index.to(device)  # (no copy when both are on the CPU)
             xb = _take(X, index)
             yb = None if y is None else y[index]
             yield self._augmented(xb, yb)

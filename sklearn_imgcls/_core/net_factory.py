@@ -116,6 +116,9 @@ def training_net(
     callbacks = _callbacks(settings, user_callbacks or [], extra_callbacks or [],
                            main_process=getattr(accelerator, "is_main_process", True))
     optimizer_params = {f"optimizer__{k}": v for k, v in settings["optimizer_params"].items()}
+    # in-memory arrays live on the training device (a card: copied once, batches cut and augmented there);
+    # under Accelerate, which places every batch itself, they stay where they are
+    resident_on = settings["device"] if accelerator is None else None
     params = dict(
         module=module,
         criterion=criterion,
@@ -138,9 +141,8 @@ def training_net(
         iterator_train__num_workers=settings["num_workers"],
         iterator_valid=BatchIterator,
         iterator_valid__num_workers=settings["num_workers"],
-        # in-memory arrays live on the training device (a card: copied once, batches cut and augmented there)
-        iterator_train__device=settings["device"] if accelerator is None else None,
-        iterator_valid__device=settings["device"] if accelerator is None else None,
+        iterator_train__device=resident_on,
+        iterator_valid__device=resident_on,
         adversarial=settings["adversarial"],
         verbose=settings["verbose"],
         **optimizer_params,
